@@ -1,0 +1,276 @@
+"""The domain model: what crosses activity and orchestration boundaries.
+
+Every value here is small and JSON-serialisable: ids, statuses and short results,
+never a transcript, so orchestration history stays small. Each model validates its
+input strictly (unknown fields are rejected) so malformed JSON fails with an error
+that names the field instead of surfacing later as a confusing state.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Model(BaseModel):
+    """Base of every domain value: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready dict that crosses an activity boundary."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        """Validate a decoded JSON value (dict) or a JSON string into this model."""
+        if isinstance(data, str | bytes):
+            return cls.model_validate_json(data)
+        return cls.model_validate(data)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One readable line per problem, naming the field: for HTTP 400s and logs."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+class Backend(StrEnum):
+    """Which model API runs the conversation."""
+
+    ASSISTANTS = "assistants"
+    RESPONSES = "responses"
+
+
+class RunStatus(StrEnum):
+    """Where a model run is, as the orchestration needs to know it."""
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    THROTTLED = "throttled"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    INCOMPLETE = "incomplete"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.EXPIRED,
+        RunStatus.INCOMPLETE,
+    }
+)
+
+MAX_QUESTION_CHARS = 32_000
+MAX_INSTRUCTIONS_CHARS = 32_000
+
+
+class RunRequest(Model):
+    """What a caller asks for in `POST /api/runs` (unset fields take app defaults)."""
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    backend: Backend | None = None
+    instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_CHARS)
+    tools: list[str] | None = Field(default=None, max_length=128)
+    model: str | None = Field(default=None, min_length=1, max_length=256)
+    deadline_seconds: int | None = Field(default=None, ge=5, le=86_400)
+
+
+class RunPlan(Model):
+    """A request with every default resolved: the orchestration's input.
+
+    Resolved by the HTTP trigger from settings, so the orchestrator never reads the
+    environment (which could change between replays).
+    """
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    backend: Backend
+    instructions: str
+    tools: list[str]
+    model: str = Field(min_length=1)
+    deadline_seconds: int = Field(ge=1)
+    poll_initial_ms: int = Field(ge=50)
+    poll_max_ms: int = Field(ge=50)
+    max_steps: int = Field(default=50, ge=1)
+    history_event_limit: int = Field(default=400, ge=20)
+
+
+class RunHandle(Model):
+    """Ids of the server-side objects one run created: all teardown needs."""
+
+    backend: Backend
+    instance_id: str
+    assistant_id: str | None = None
+    created_assistant: bool = False
+    thread_id: str | None = None
+    run_id: str | None = None
+    response_id: str | None = None
+    response_ids: list[str] = Field(default_factory=list)
+
+    def with_response(self, response_id: str) -> RunHandle:
+        """The handle after a new response joined the chain (Responses backend)."""
+        ids = self.response_ids
+        if response_id not in ids:
+            ids = [*ids, response_id]
+        return self.model_copy(update={"response_id": response_id, "response_ids": ids})
+
+
+class ToolCall(Model):
+    """One function call the model asked for; arguments are the model's raw JSON text."""
+
+    call_id: str = Field(min_length=1)
+    name: str
+    arguments: str = ""
+
+
+class ToolResult(Model):
+    """The output text returned to the model for one call (errors included)."""
+
+    call_id: str = Field(min_length=1)
+    name: str
+    output: str
+    ok: bool = True
+    duration_ms: int = 0
+
+
+class Usage(Model):
+    """Token usage, added up across the steps of a run."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+class RunState(Model):
+    """What a poll, start or submit learned about the run.
+
+    `requires_action` carries the tool calls; `completed` the answer and usage;
+    failed/cancelled/expired/incomplete a reason; `throttled` how long the service
+    asked us to wait (after the SDK's own retries gave up).
+    """
+
+    status: RunStatus
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    answer: str | None = None
+    usage: Usage | None = None
+    reason: str | None = None
+    poll_after_ms: int | None = Field(default=None, ge=0)
+    retry_after_seconds: float | None = Field(default=None, ge=0)
+
+
+class Step(Model):
+    """A backend operation's result: the (possibly updated) handle and the state."""
+
+    handle: RunHandle
+    state: RunState
+
+
+class StartInput(Model):
+    """Input of the start activity. `handle` is set when resuming a throttled start."""
+
+    instance_id: str = Field(min_length=1)
+    plan: RunPlan
+    handle: RunHandle | None = None
+
+
+class ToolInvocation(Model):
+    """Input of the tool activity: one call, and the tools this run may use."""
+
+    instance_id: str
+    call: ToolCall
+    allowed_tools: list[str]
+
+
+class SubmitInput(Model):
+    """Input of the submit activity: every output of one step, submitted at once."""
+
+    handle: RunHandle
+    results: list[ToolResult]
+
+
+class TeardownReport(Model):
+    """What teardown did, per object id."""
+
+    deleted: list[str] = Field(default_factory=list)
+    already_gone: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+
+
+class Phase(StrEnum):
+    """The orchestration's phase, shown in its custom status."""
+
+    STARTING = "starting"
+    WAITING_FOR_MODEL = "waiting_for_model"
+    RUNNING_TOOLS = "running_tools"
+    SUBMITTING = "submitting"
+    TEARING_DOWN = "tearing_down"
+    DONE = "done"
+
+
+class Outcome(StrEnum):
+    """How a run ended, as the caller sees it."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    INCOMPLETE = "incomplete"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+
+
+class ToolTrace(Model):
+    """One tool call as reported to the caller: arguments and a short output."""
+
+    step: int
+    call_id: str
+    name: str
+    arguments: str
+    output: str
+    ok: bool
+    duration_ms: int = 0
+
+
+class Progress(Model):
+    """The orchestration's custom status: small, updated at each phase change."""
+
+    phase: Phase
+    step: int = 0
+    tool_calls: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    backend: Backend | None = None
+
+
+class RunResult(Model):
+    """The orchestration's output: the answer, or why there is none."""
+
+    outcome: Outcome
+    answer: str | None = None
+    reason: str | None = None
+    backend: Backend
+    tool_calls: list[ToolTrace] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    steps: int = 0
+    started_at: str
+    finished_at: str
+    handle: RunHandle | None = None
+    teardown: TeardownReport | None = None

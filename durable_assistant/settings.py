@@ -1,0 +1,115 @@
+"""One typed settings object, read from app settings / the environment.
+
+Names are the ones Azure users already know (`AZURE_OPENAI_ENDPOINT`, ...). Settings
+are read lazily through `get_settings()`, never at import time: an import error would
+make the Functions host load no function at all. A missing or invalid setting raises
+`SettingsError` naming the setting.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from durable_assistant.model import Backend
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful assistant. Use the provided functions to answer questions; "
+    "call several at once when they do not depend on each other."
+)
+
+
+class SettingsError(RuntimeError):
+    """Raised when app settings are missing or invalid; the message names them."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the app, with the environment variable that sets it."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # Azure OpenAI
+    azure_openai_endpoint: HttpUrl
+    azure_openai_deployment: str = Field(min_length=1)
+    openai_api_version: str = "2024-05-01-preview"
+    azure_openai_api_key: SecretStr | None = None  # local/dev only; managed identity otherwise
+    azure_client_id: str | None = None  # user-assigned managed identity
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
+    openai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+
+    # The run loop
+    assistant_backend: Backend = Backend.RESPONSES
+    assistant_instructions: str = DEFAULT_INSTRUCTIONS
+    responses_background: bool = True
+    poll_initial_ms: int = Field(default=500, ge=50, le=60_000)
+    poll_max_ms: int = Field(default=5_000, ge=50, le=300_000)
+    run_deadline_seconds: int = Field(default=600, ge=5, le=86_400)
+    max_steps: int = Field(default=50, ge=1, le=1_000)
+
+    # Tools
+    tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    tool_output_max_chars: int = Field(default=8_000, ge=100, le=1_000_000)
+
+    # Storage for the ledger: a connection string locally, managed identity in Azure.
+    storage_connection_string: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LEDGER_STORAGE_CONNECTION_STRING", "AzureWebJobsStorage"),
+    )
+    storage_account_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LEDGER_STORAGE_ACCOUNT", "AzureWebJobsStorage__accountName"),
+    )
+    storage_table_service_uri: HttpUrl | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "LEDGER_TABLE_SERVICE_URI", "AzureWebJobsStorage__tableServiceUri"
+        ),
+    )
+    ledger_table_name: str = Field(
+        default="assistantledger", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
+    )
+
+    # The purge
+    object_ttl_hours: float = Field(default=24.0, gt=0)
+    history_retention_days: float = Field(default=7.0, gt=0)
+
+    @model_validator(mode="after")
+    def _poll_bounds(self) -> Settings:
+        if self.poll_max_ms < self.poll_initial_ms:
+            raise ValueError("POLL_MAX_MS must be at least POLL_INITIAL_MS")
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint without a trailing slash."""
+        return str(self.azure_openai_endpoint).rstrip("/")
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else ""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        return " or ".join(str(choice) for choice in alias.choices)
+    return field.upper() or "settings"
+
+
+def load_settings() -> Settings:
+    """Read settings now; raise SettingsError naming every bad or missing setting."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = [
+            f"{_setting_name(item['loc'])}: "
+            + ("is required but not set" if item["type"] == "missing" else item["msg"])
+            for item in error.errors()
+        ]
+        raise SettingsError("invalid app settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Orchestrator functions: deterministic and thin; logic lives in the core."""
