@@ -21,7 +21,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 run: setup
-	$(PY) -m localstack
+	$(PY) -m localrun
 
 lint: setup
 	$(VENV)/bin/ruff check .

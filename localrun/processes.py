@@ -1,0 +1,112 @@
+"""Child processes that announce readiness with a line on their output."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class StartupError(RuntimeError):
+    """A child process exited or stayed silent instead of becoming ready."""
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class ReadyProcess:
+    """A child process started with its output captured; ready when a line matches.
+
+    Output is kept (for error messages and logs) and optionally echoed with a prefix,
+    so the user of `make run` sees every service's log in one terminal.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        ready: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.name = name
+        self._ready_pattern = re.compile(ready)
+        self._ready = threading.Event()
+        self._lines: list[str] = []
+        self._echo = echo
+        self.match: re.Match[str] | None = None
+        self.process = subprocess.Popen(  # noqa: S603  # our own argv, no shell
+            list(argv),
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it.
+        )
+        threading.Thread(target=self._pump, name=f"{name}-output", daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.rstrip("\n")
+            self._lines.append(line)
+            if self._echo:
+                print(f"[{self.name}] {line}", flush=True)
+            if not self._ready.is_set():
+                found = self._ready_pattern.search(line)
+                if found:
+                    self.match = found
+                    self._ready.set()
+
+    def wait_ready(self, timeout: float = 60.0) -> re.Match[str]:
+        """Block until the ready line appears; raise with the output if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ready.wait(0.05) and self.match is not None:
+                return self.match
+            if self.process.poll() is not None:
+                time.sleep(0.1)  # let the pump read the last lines
+                raise StartupError(
+                    f"{self.name} exited with code {self.process.returncode}:\n" + self.output()
+                )
+        raise StartupError(f"{self.name} was not ready after {timeout:.0f}s:\n" + self.output())
+
+    def output(self) -> str:
+        return "\n".join(self._lines[-200:])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it lingers (the whole process group)."""
+        if self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+        except ProcessLookupError:
+            pass
