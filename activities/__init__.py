@@ -1,5 +1,28 @@
-"""Activity functions: thin adapters from Durable Functions to the core."""
+"""Activity functions: thin adapters from Durable Functions to the core.
 
-import azure.durable_functions as df
+`bp` carries every activity: start_run, poll_run, run_tool, submit_tool_outputs,
+cancel_run and teardown_run. Each takes and returns one domain model as JSON.
+"""
 
-bp = df.Blueprint()
+from activities import model_calls, tools
+from activities.blueprint import bp
+from activities.model_calls import (
+    cancel_run,
+    poll_run,
+    start_run,
+    submit_tool_outputs,
+    teardown_run,
+)
+from activities.tools import run_tool
+
+__all__ = [
+    "bp",
+    "cancel_run",
+    "model_calls",
+    "poll_run",
+    "run_tool",
+    "start_run",
+    "submit_tool_outputs",
+    "teardown_run",
+    "tools",
+]

@@ -1,0 +1,30 @@
+"""The tool activity: one model tool call, run from the registry.
+
+A tool's own failure is its output text (a `ToolResult` with ok=false) by design,
+so the model can react; only a malformed input raises.
+"""
+
+# No `from __future__ import annotations`: the Functions worker reads the
+# parameter annotations at runtime and needs real types.
+import logging
+from typing import Any
+
+from activities.blueprint import bp
+from durable_assistant import service
+from durable_assistant.model import ToolInvocation
+
+logger = logging.getLogger(__name__)
+
+
+@bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
+def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one tool call and return its output for the model."""
+    invocation = ToolInvocation.from_json(payload)
+    logger.info(
+        "instance %s: run_tool %s (call %s)",
+        invocation.instance_id,
+        invocation.call.name,
+        invocation.call.call_id,
+        extra={"instance_id": invocation.instance_id},
+    )
+    return service.run_tool(invocation).to_json()

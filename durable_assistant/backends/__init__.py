@@ -1,0 +1,22 @@
+"""Model backends: the Assistants API v2 and the Responses API behind one interface."""
+
+from durable_assistant.backends.assistants import AssistantsBackend
+from durable_assistant.backends.base import ModelBackend
+from durable_assistant.backends.deletion import DeleteOutcome, delete_object
+from durable_assistant.backends.errors import (
+    CredentialsRejectedError,
+    ModelRequestError,
+    ModelServiceError,
+)
+from durable_assistant.backends.responses import ResponsesBackend
+
+__all__ = [
+    "AssistantsBackend",
+    "CredentialsRejectedError",
+    "DeleteOutcome",
+    "ModelBackend",
+    "ModelRequestError",
+    "ModelServiceError",
+    "ResponsesBackend",
+    "delete_object",
+]

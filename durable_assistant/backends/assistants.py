@@ -1,0 +1,264 @@
+"""The Assistants API v2 backend (`client.beta.assistants/threads/runs`).
+
+start: assistant (tagged with the app and instance), thread with the question as
+its first message (one call, so a retry never posts the question twice), run.
+poll: `runs.retrieve`. submit: `runs.submit_tool_outputs` with every output of the
+step. teardown: the thread, and the assistant if this run created it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from openai import BadRequestError, OpenAI, RateLimitError
+from openai.types.beta import FunctionToolParam
+from openai.types.beta.threads import Run
+from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
+
+from durable_assistant.backends.base import (
+    delete_all,
+    guarded,
+    poll_after_ms,
+    record_created,
+    short,
+    tags_for,
+)
+from durable_assistant.backends.errors import model_errors, throttled_state
+from durable_assistant.model import (
+    Backend,
+    RunHandle,
+    RunState,
+    RunStatus,
+    StartInput,
+    Step,
+    SubmitInput,
+    TeardownReport,
+    ToolCall,
+    Usage,
+)
+from durable_assistant.objects import ObjectKind, ObjectRecorder
+from durable_assistant.tools.registry import ToolDefinition, ToolRegistry
+
+logger = logging.getLogger(__name__)
+
+KINDS = frozenset({ObjectKind.ASSISTANT, ObjectKind.THREAD})
+ANSWER_SEARCH_LIMIT = 20
+
+
+def function_tool(definition: ToolDefinition) -> FunctionToolParam:
+    """A registry tool as an Assistants function tool."""
+    return {
+        "type": "function",
+        "function": {
+            "name": definition.name,
+            "description": definition.description,
+            "parameters": definition.parameters,
+        },
+    }
+
+
+class AssistantsBackend:
+    """`ModelBackend` over the Assistants API v2 of an `AzureOpenAI` client."""
+
+    backend = Backend.ASSISTANTS
+
+    def __init__(self, client: OpenAI, registry: ToolRegistry, recorder: ObjectRecorder) -> None:
+        self._client = client
+        self._registry = registry
+        self._recorder = recorder
+
+    def start(self, start: StartInput) -> Step:
+        plan = start.plan
+        handle = start.handle or RunHandle(backend=self.backend, instance_id=start.instance_id)
+        instance_id = handle.instance_id
+        tags = tags_for(instance_id)
+        beta = self._client.beta
+        try:
+            with model_errors("starting an Assistants run"):
+                if handle.assistant_id is None:
+                    tools = [function_tool(d) for d in self._registry.definitions(plan.tools)]
+                    assistant = beta.assistants.create(
+                        model=plan.model,
+                        name=f"durable-assistant {instance_id}"[:256],
+                        instructions=plan.instructions,
+                        tools=tools,
+                        metadata=tags,
+                    )
+                    self._record(ObjectKind.ASSISTANT, assistant.id, instance_id)
+                    handle = handle.model_copy(
+                        update={"assistant_id": assistant.id, "created_assistant": True}
+                    )
+                if handle.thread_id is None:
+                    thread = beta.threads.create(
+                        messages=[{"role": "user", "content": plan.question}], metadata=tags
+                    )
+                    self._record(ObjectKind.THREAD, thread.id, instance_id)
+                    handle = handle.model_copy(update={"thread_id": thread.id})
+                if handle.run_id is not None:
+                    return self._poll(handle)
+                assert handle.assistant_id is not None
+                assert handle.thread_id is not None
+                raw = beta.threads.runs.with_raw_response.create(
+                    handle.thread_id, assistant_id=handle.assistant_id, metadata=tags
+                )
+                run = raw.parse()
+                handle = handle.model_copy(update={"run_id": run.id})
+                logger.info(
+                    "instance %s: started run %s on thread %s",
+                    instance_id,
+                    run.id,
+                    handle.thread_id,
+                    extra={"instance_id": instance_id},
+                )
+                return Step(handle=handle, state=self._state(handle, run, raw.headers))
+        except RateLimitError as error:
+            return Step(handle=handle, state=throttled_state(error))
+
+    def poll(self, handle: RunHandle) -> Step:
+        return guarded("polling the run", handle, lambda: self._poll(handle))
+
+    def submit(self, submit: SubmitInput) -> Step:
+        handle = submit.handle
+        return guarded("submitting tool outputs", handle, lambda: self._submit(handle, submit))
+
+    def cancel(self, handle: RunHandle) -> Step:
+        if handle.run_id is None or handle.thread_id is None:
+            state = RunState(status=RunStatus.CANCELLED, reason="cancelled before the run began")
+            return Step(handle=handle, state=state)
+        return guarded("cancelling the run", handle, lambda: self._cancel(handle))
+
+    def teardown(self, handle: RunHandle) -> TeardownReport:
+        ours: list[tuple[ObjectKind, str]] = []
+        if handle.thread_id:
+            ours.append((ObjectKind.THREAD, handle.thread_id))
+        if handle.assistant_id and handle.created_assistant:
+            ours.append((ObjectKind.ASSISTANT, handle.assistant_id))
+        return delete_all(self._client, self._recorder, handle, ours, KINDS)
+
+    # -- operations, inside `_guard` --
+
+    def _poll(self, handle: RunHandle) -> Step:
+        thread_id, run_id = _ids(handle)
+        raw = self._client.beta.threads.runs.with_raw_response.retrieve(run_id, thread_id=thread_id)
+        return Step(handle=handle, state=self._state(handle, raw.parse(), raw.headers))
+
+    def _submit(self, handle: RunHandle, submit: SubmitInput) -> Step:
+        thread_id, run_id = _ids(handle)
+        outputs: list[ToolOutput] = [
+            {"tool_call_id": r.call_id, "output": r.output} for r in submit.results
+        ]
+        runs = self._client.beta.threads.runs
+        try:
+            raw = runs.with_raw_response.submit_tool_outputs(
+                run_id, thread_id=thread_id, tool_outputs=outputs
+            )
+        except BadRequestError:
+            # A retried activity whose first attempt went through finds the run
+            # no longer waiting for these calls: report where it is instead.
+            current = self._poll(handle)
+            waiting = {c.call_id for c in current.state.tool_calls}
+            if current.state.status is RunStatus.REQUIRES_ACTION and waiting & {
+                r.call_id for r in submit.results
+            }:
+                raise
+            logger.info(
+                "instance %s: outputs for run %s were already submitted",
+                handle.instance_id,
+                run_id,
+                extra={"instance_id": handle.instance_id},
+            )
+            return current
+        return Step(handle=handle, state=self._state(handle, raw.parse(), raw.headers))
+
+    def _cancel(self, handle: RunHandle) -> Step:
+        thread_id, run_id = _ids(handle)
+        try:
+            raw = self._client.beta.threads.runs.with_raw_response.cancel(
+                run_id, thread_id=thread_id
+            )
+        except BadRequestError:
+            return self._poll(handle)  # already over: say how it ended
+        return Step(handle=handle, state=self._state(handle, raw.parse(), raw.headers))
+
+    # -- mapping --
+
+    def _state(self, handle: RunHandle, run: Run, headers: Mapping[str, str]) -> RunState:
+        if run.status == "requires_action" and run.required_action is not None:
+            calls = [
+                ToolCall(
+                    call_id=call.id,
+                    name=call.function.name,
+                    arguments=call.function.arguments,
+                )
+                for call in run.required_action.submit_tool_outputs.tool_calls
+            ]
+            return RunState(status=RunStatus.REQUIRES_ACTION, tool_calls=calls)
+        if run.status == "completed":
+            answer = self._answer(handle, run)
+            return RunState(status=RunStatus.COMPLETED, answer=answer, usage=_usage(run))
+        ended = _end_state(run)
+        if ended is not None:
+            return ended
+        # queued, in_progress, cancelling (and any status newer than this code)
+        return RunState(status=RunStatus.PENDING, poll_after_ms=poll_after_ms(headers))
+
+    def _answer(self, handle: RunHandle, run: Run) -> str:
+        """The text of the newest assistant message of this run."""
+        messages = self._client.beta.threads.messages.list(
+            run.thread_id, run_id=run.id, order="desc", limit=ANSWER_SEARCH_LIMIT
+        )
+        for message in messages.data:
+            if message.role != "assistant":
+                continue
+            texts = [part.text.value for part in message.content if part.type == "text"]
+            if texts:
+                return "\n".join(texts)
+        logger.warning(
+            "instance %s: run %s completed without an assistant message",
+            handle.instance_id,
+            run.id,
+            extra={"instance_id": handle.instance_id},
+        )
+        return ""
+
+    def _record(self, kind: ObjectKind, object_id: str, instance_id: str) -> None:
+        record_created(self._recorder, kind, object_id, instance_id, self.backend)
+
+
+def _ids(handle: RunHandle) -> tuple[str, str]:
+    if handle.thread_id is None or handle.run_id is None:
+        raise ValueError(f"instance {handle.instance_id}: the handle has no thread or run yet")
+    return handle.thread_id, handle.run_id
+
+
+def _usage(run: Run) -> Usage | None:
+    if run.usage is None:
+        return None
+    return Usage(
+        prompt_tokens=run.usage.prompt_tokens,
+        completion_tokens=run.usage.completion_tokens,
+        total_tokens=run.usage.total_tokens,
+    )
+
+
+def _end_state(run: Run) -> RunState | None:
+    """failed / cancelled / expired / incomplete, each with its reason; else None."""
+    usage = _usage(run)
+    error = f"{run.last_error.code}: {run.last_error.message}" if run.last_error else None
+    if run.status == "failed":
+        return RunState(
+            status=RunStatus.FAILED, reason=short(error or "the run failed"), usage=usage
+        )
+    if run.status == "cancelled":
+        return RunState(status=RunStatus.CANCELLED, reason="the run was cancelled", usage=usage)
+    if run.status == "expired":
+        reason = "the run expired before its tool outputs were submitted"
+        reason = f"{reason} ({error})" if error else reason
+        return RunState(status=RunStatus.EXPIRED, reason=short(reason), usage=usage)
+    if run.status == "incomplete":
+        details = run.incomplete_details
+        why = details.reason if details and details.reason else "unknown reason"
+        reason = f"the run stopped early: {why}"
+        return RunState(status=RunStatus.INCOMPLETE, reason=reason, usage=usage)
+    return None

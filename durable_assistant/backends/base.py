@@ -1,0 +1,197 @@
+"""The interface every model backend implements, and what they share.
+
+A backend maps one OpenAI API onto the domain model: the orchestration only ever
+sees `Step`s (a handle of ids and a small `RunState`), never SDK objects or the
+transcript. Operations are idempotent enough for at-least-once activities:
+`start` given a partial handle creates only what is missing, `teardown` treats
+"already gone" as success and also deletes whatever the recorder holds for the
+instance (objects created by an attempt whose result was lost).
+
+Usage: `state.usage` is the token usage of model work that ended in that state and
+is reported once per model turn (on the requires_action or terminal state that
+ends it), so the orchestration adds up the usage of the steps it acts on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+from openai import OpenAI, RateLimitError
+
+from durable_assistant.backends.deletion import delete_object
+from durable_assistant.backends.errors import model_errors, throttled_state
+from durable_assistant.model import (
+    Backend,
+    RunHandle,
+    StartInput,
+    Step,
+    SubmitInput,
+    TeardownReport,
+)
+from durable_assistant.objects import (
+    APP_TAG_KEY,
+    APP_TAG_VALUE,
+    INSTANCE_TAG_KEY,
+    CreatedObject,
+    ObjectKind,
+    ObjectRecorder,
+)
+
+logger = logging.getLogger(__name__)
+
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+MAX_REASON_CHARS = 1_000
+
+
+class ModelBackend(Protocol):
+    """start → (poll → submit)* → teardown, with cancel at any time."""
+
+    def start(self, start: StartInput) -> Step:
+        """Create the server-side objects (only those the handle lacks) and start."""
+        ...
+
+    def poll(self, handle: RunHandle) -> Step:
+        """Where the run is now."""
+        ...
+
+    def submit(self, submit: SubmitInput) -> Step:
+        """Hand every tool output of one step to the model, all at once."""
+        ...
+
+    def cancel(self, handle: RunHandle) -> Step:
+        """Ask the service to stop the run; the state says where it is."""
+        ...
+
+    def teardown(self, handle: RunHandle) -> TeardownReport:
+        """Delete what the run created; already gone counts as deleted."""
+        ...
+
+
+def guarded(what: str, handle: RunHandle, operation: Callable[[], Step]) -> Step:
+    """Run one backend operation: a 429 the SDK gave up on becomes a throttled state
+    (same handle, so the orchestration retries after the wait); credential and
+    request errors become clear exceptions; 5xx and timeouts propagate for retry.
+    """
+    try:
+        with model_errors(what):
+            return operation()
+    except RateLimitError as error:
+        return Step(handle=handle, state=throttled_state(error))
+
+
+def tags_for(instance_id: str) -> dict[str, str]:
+    """Metadata naming this app and the owning orchestration (found by the purge)."""
+    return {APP_TAG_KEY: APP_TAG_VALUE, INSTANCE_TAG_KEY: instance_id[:512]}
+
+
+def poll_after_ms(headers: Mapping[str, str]) -> int | None:
+    """The service's polling hint, when it gives a usable one."""
+    value = headers.get(POLL_AFTER_HEADER)
+    if value is None:
+        return None
+    try:
+        hint = int(float(value))
+    except ValueError:
+        return None
+    return hint if hint >= 0 else None
+
+
+def short(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """A reason short enough for orchestration history."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def record_created(
+    recorder: ObjectRecorder,
+    kind: ObjectKind,
+    object_id: str,
+    instance_id: str,
+    backend: Backend,
+) -> None:
+    """Write an object down as soon as it exists, before anything else can fail."""
+    recorder.record(
+        CreatedObject(
+            kind=kind,
+            object_id=object_id,
+            instance_id=instance_id,
+            backend=backend,
+            created_at=datetime.now(UTC),
+        )
+    )
+    logger.info(
+        "instance %s: created %s %s",
+        instance_id,
+        kind.value,
+        object_id,
+        extra={"instance_id": instance_id},
+    )
+
+
+def delete_all(
+    client: OpenAI,
+    recorder: ObjectRecorder,
+    handle: RunHandle,
+    from_handle: Iterable[tuple[ObjectKind, str]],
+    kinds: frozenset[ObjectKind],
+) -> TeardownReport:
+    """Delete the handle's objects and every live recorded one of `kinds`.
+
+    Never raises for one object: a failure is logged and listed in the report (the
+    recorder keeps the object live, so the purge deletes it later).
+    """
+    instance_id = handle.instance_id
+    targets: dict[tuple[ObjectKind, str], CreatedObject] = {}
+    now = datetime.now(UTC)
+    for kind, object_id in from_handle:
+        targets[(kind, object_id)] = CreatedObject(
+            kind=kind,
+            object_id=object_id,
+            instance_id=instance_id,
+            backend=handle.backend,
+            created_at=now,
+        )
+    for obj in recorder.objects_of(instance_id):
+        if obj.kind in kinds and not obj.deleted:
+            targets.setdefault((obj.kind, obj.object_id), obj)
+
+    deleted: list[str] = []
+    gone: list[str] = []
+    failed: list[str] = []
+    # Threads before the assistant that runs on them.
+    ordered = sorted(targets.values(), key=lambda o: _DELETE_ORDER[o.kind])
+    for obj in ordered:
+        try:
+            outcome = delete_object(client, obj)
+        except Exception as error:
+            failed.append(obj.object_id)
+            logger.warning(
+                "instance %s: could not delete %s %s: %s",
+                instance_id,
+                obj.kind.value,
+                obj.object_id,
+                error,
+                extra={"instance_id": instance_id},
+            )
+            continue
+        recorder.mark_deleted(obj.kind, obj.object_id)
+        (deleted if outcome == "deleted" else gone).append(obj.object_id)
+    logger.info(
+        "instance %s: teardown deleted %d, already gone %d, failed %d",
+        instance_id,
+        len(deleted),
+        len(gone),
+        len(failed),
+        extra={"instance_id": instance_id},
+    )
+    return TeardownReport(deleted=deleted, already_gone=gone, failed=failed)
+
+
+_DELETE_ORDER = {
+    ObjectKind.THREAD: 0,
+    ObjectKind.RESPONSE: 1,
+    ObjectKind.CONVERSATION: 2,
+    ObjectKind.ASSISTANT: 3,
+}

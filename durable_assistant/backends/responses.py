@@ -1,0 +1,231 @@
+"""The Responses API backend, over the Azure OpenAI v1 endpoint.
+
+start: one response for the question (background unless RESPONSES_BACKGROUND is
+false), tagged with the app and instance. poll: `responses.retrieve`. A completed
+response that holds `function_call` items is a step that requires action; submit
+creates the next response with `previous_response_id` and every
+`function_call_output` of the step (the new id joins the handle's chain).
+teardown: every response of the chain, and any the recorder knows of.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from openai import BadRequestError, OpenAI, omit
+from openai.types.responses import FunctionToolParam, Response, ResponseInputParam
+
+from durable_assistant.backends.base import (
+    delete_all,
+    guarded,
+    poll_after_ms,
+    record_created,
+    short,
+    tags_for,
+)
+from durable_assistant.model import (
+    Backend,
+    RunHandle,
+    RunState,
+    RunStatus,
+    StartInput,
+    Step,
+    SubmitInput,
+    TeardownReport,
+    ToolCall,
+    Usage,
+)
+from durable_assistant.objects import ObjectKind, ObjectRecorder
+from durable_assistant.tools.registry import ToolDefinition, ToolRegistry
+
+logger = logging.getLogger(__name__)
+
+KINDS = frozenset({ObjectKind.RESPONSE, ObjectKind.CONVERSATION})
+
+
+def function_tool(definition: ToolDefinition) -> FunctionToolParam:
+    """A registry tool as a Responses function tool (not strict: defaults are allowed)."""
+    return {
+        "type": "function",
+        "name": definition.name,
+        "description": definition.description,
+        "parameters": definition.parameters,
+        "strict": False,
+    }
+
+
+class ResponsesBackend:
+    """`ModelBackend` over the Responses API of an `OpenAI(base_url=.../openai/v1/)` client."""
+
+    backend = Backend.RESPONSES
+
+    def __init__(
+        self,
+        client: OpenAI,
+        registry: ToolRegistry,
+        recorder: ObjectRecorder,
+        *,
+        background: bool = True,
+    ) -> None:
+        self._client = client
+        self._registry = registry
+        self._recorder = recorder
+        self._background = background
+
+    def start(self, start: StartInput) -> Step:
+        handle = start.handle or RunHandle(backend=self.backend, instance_id=start.instance_id)
+        if handle.response_id is not None:  # resumed after the first response exists
+            return self.poll(handle)
+        plan = start.plan
+        return guarded(
+            "starting a response",
+            handle,
+            lambda: self._create(
+                handle,
+                model=plan.model,
+                instructions=plan.instructions,
+                request=plan.question,
+                tool_names=plan.tools,
+            ),
+        )
+
+    def poll(self, handle: RunHandle) -> Step:
+        return guarded("polling the response", handle, lambda: self._poll(handle))
+
+    def submit(self, submit: SubmitInput) -> Step:
+        return guarded(
+            "submitting tool outputs", submit.handle, lambda: self._submit(submit.handle, submit)
+        )
+
+    def cancel(self, handle: RunHandle) -> Step:
+        if handle.response_id is None:
+            state = RunState(status=RunStatus.CANCELLED, reason="cancelled before the run began")
+            return Step(handle=handle, state=state)
+        return guarded("cancelling the response", handle, lambda: self._cancel(handle))
+
+    def teardown(self, handle: RunHandle) -> TeardownReport:
+        ids = list(dict.fromkeys([*handle.response_ids, *filter(None, [handle.response_id])]))
+        ours = [(ObjectKind.RESPONSE, response_id) for response_id in ids]
+        return delete_all(self._client, self._recorder, handle, ours, KINDS)
+
+    # -- operations, inside `guarded` --
+
+    def _create(
+        self,
+        handle: RunHandle,
+        *,
+        model: str,
+        instructions: str | None,
+        request: str | ResponseInputParam,
+        tool_names: list[str],
+        previous_response_id: str | None = None,
+    ) -> Step:
+        """Create one response of the chain and record it before anything else."""
+        tools = [function_tool(d) for d in self._registry.definitions(tool_names)]
+        raw = self._client.responses.with_raw_response.create(
+            model=model,
+            instructions=instructions,
+            input=request,
+            tools=tools,
+            background=self._background,
+            store=True,
+            metadata=tags_for(handle.instance_id),
+            previous_response_id=previous_response_id if previous_response_id else omit,
+        )
+        response = raw.parse()
+        self._record(response.id, handle.instance_id)
+        handle = handle.with_response(response.id)
+        return Step(handle=handle, state=self._state(response, raw.headers))
+
+    def _poll(self, handle: RunHandle) -> Step:
+        raw = self._client.responses.with_raw_response.retrieve(_response_id(handle))
+        return Step(handle=handle, state=self._state(raw.parse(), raw.headers))
+
+    def _submit(self, handle: RunHandle, submit: SubmitInput) -> Step:
+        # `previous_response_id` carries the conversation but not the instructions,
+        # model or tools: read them back from the response being answered.
+        previous = self._client.responses.retrieve(_response_id(handle))
+        outputs: ResponseInputParam = [
+            {"type": "function_call_output", "call_id": r.call_id, "output": r.output}
+            for r in submit.results
+        ]
+        names = [
+            t.name for t in previous.tools if t.type == "function" and t.name in self._registry
+        ]
+        instructions = previous.instructions if isinstance(previous.instructions, str) else None
+        return self._create(
+            handle,
+            model=str(previous.model),
+            instructions=instructions,
+            request=outputs,
+            tool_names=names,
+            previous_response_id=previous.id,
+        )
+
+    def _cancel(self, handle: RunHandle) -> Step:
+        current = self._poll(handle)
+        if current.state.status is RunStatus.REQUIRES_ACTION:
+            # Nothing runs server-side while we owe tool outputs: stopping is ours.
+            state = RunState(
+                status=RunStatus.CANCELLED, reason="cancelled while tools were pending"
+            )
+            return Step(handle=handle, state=state)
+        if current.state.status is not RunStatus.PENDING:
+            return current
+        try:
+            raw = self._client.responses.with_raw_response.cancel(_response_id(handle))
+        except BadRequestError:
+            return self._poll(handle)  # it ended meanwhile, or was not cancellable
+        return Step(handle=handle, state=self._state(raw.parse(), raw.headers))
+
+    # -- mapping --
+
+    def _state(self, response: Response, headers: Mapping[str, str]) -> RunState:
+        status = response.status
+        usage = _usage(response)
+        if status == "completed":
+            calls = [
+                ToolCall(call_id=item.call_id, name=item.name, arguments=item.arguments)
+                for item in response.output
+                if item.type == "function_call"
+            ]
+            if calls:
+                return RunState(status=RunStatus.REQUIRES_ACTION, tool_calls=calls, usage=usage)
+            return RunState(status=RunStatus.COMPLETED, answer=response.output_text, usage=usage)
+        if status == "failed":
+            error = response.error
+            reason = f"{error.code}: {error.message}" if error else "the response failed"
+            return RunState(status=RunStatus.FAILED, reason=short(reason), usage=usage)
+        if status == "cancelled":
+            return RunState(
+                status=RunStatus.CANCELLED, reason="the response was cancelled", usage=usage
+            )
+        if status == "incomplete":
+            details = response.incomplete_details
+            why = details.reason if details and details.reason else "unknown reason"
+            return RunState(
+                status=RunStatus.INCOMPLETE,
+                reason=f"the response stopped early: {why}",
+                usage=usage,
+            )
+        return RunState(status=RunStatus.PENDING, poll_after_ms=poll_after_ms(headers))
+
+    def _record(self, response_id: str, instance_id: str) -> None:
+        record_created(self._recorder, ObjectKind.RESPONSE, response_id, instance_id, self.backend)
+
+
+def _response_id(handle: RunHandle) -> str:
+    if handle.response_id is None:
+        raise ValueError(f"instance {handle.instance_id}: the handle has no response yet")
+    return handle.response_id
+
+
+def _usage(response: Response) -> Usage | None:
+    if response.usage is None:
+        return None
+    return Usage(
+        prompt_tokens=response.usage.input_tokens,
+        completion_tokens=response.usage.output_tokens,
+        total_tokens=response.usage.total_tokens,
+    )

@@ -1,0 +1,313 @@
+"""The ledger: every server-side object the app creates, in Azure Table storage.
+
+Why a table: the Assistants API cannot list threads, so an object whose id is lost is
+an object that lives (and bills) forever. Each object is written down here before the
+call that created it is acknowledged, marked deleted by teardown, and whatever is
+still live when its orchestration is over is found and deleted by the purge.
+
+Layout (one table, `LEDGER_TABLE_NAME`):
+
+- object rows: PartitionKey = the owning instance id, RowKey = `kind:object_id`
+  (both escaped, see `table_key`), with the fields kind, object_id, instance_id,
+  backend, created_at, deleted and deleted_at. One partition per instance makes
+  `objects_of` a single-partition query.
+- index rows: PartitionKey = `~` + the object's RowKey, RowKey = `owner`, holding the
+  instance id. `mark_deleted(kind, id)` is not told the instance, and the index turns
+  it into two point reads instead of a scan of the whole table. Index rows have no
+  `deleted` field, so the purge's `deleted eq false` query never sees them.
+
+Auth: a connection string locally (Azurite), managed identity in Azure (account name
+or table service URI plus the app's credential from `clients`). Nothing is read or connected at
+import time; the table is created on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from durable_assistant.clients import build_credential, get_credential
+from durable_assistant.model import Backend
+from durable_assistant.objects import CreatedObject, ObjectKind
+from durable_assistant.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+INDEX_PREFIX = "~"
+INDEX_ROW_KEY = "owner"
+DEFAULT_PAGE_SIZE = 1000  # the Table service's own maximum per page
+
+# Characters Table keys may not contain (`/ \ # ?` and control characters), plus the
+# escape character itself and the index prefix, so escaping is reversible and an
+# escaped instance id never starts like an index partition.
+_ESCAPED = frozenset("/\\#?%~")
+
+
+def _needs_escape(char: str) -> bool:
+    code = ord(char)
+    return char in _ESCAPED or code < 0x20 or 0x7F <= code <= 0x9F
+
+
+def table_key(value: str) -> str:
+    """`value` made safe for a PartitionKey or RowKey: forbidden characters as %XX."""
+    return "".join(f"%{ord(c):02X}" if _needs_escape(c) else c for c in value)
+
+
+def object_row_key(kind: ObjectKind, object_id: str) -> str:
+    """The RowKey of an object row (and, behind `~`, the partition of its index row)."""
+    return f"{kind.value}:{table_key(object_id)}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """A plain, aware UTC datetime (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    # The SDK returns a datetime subclass; rebuild a plain one for clean models.
+    return datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=UTC,
+    )
+
+
+def _to_object(entity: Mapping[str, Any]) -> CreatedObject:
+    return CreatedObject(
+        kind=ObjectKind(entity["kind"]),
+        object_id=str(entity["object_id"]),
+        instance_id=str(entity["instance_id"]),
+        backend=Backend(entity["backend"]),
+        created_at=_as_utc(entity["created_at"]),
+        deleted=bool(entity.get("deleted", False)),
+    )
+
+
+class TableLedger:
+    """`ObjectRecorder` on Azure Table storage, plus the queries the purge needs.
+
+    Every write is idempotent: `record` keeps the first write of an object (so a
+    retried record never revives a deleted one), `mark_deleted` keeps the first
+    deletion time and ignores unknown ids. Thread-safe; one instance per process.
+    """
+
+    def __init__(self, table: TableClient, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._table = table
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._table_ready = False
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, table_name: str, **client_options: Any
+    ) -> TableLedger:
+        """A ledger on a storage account addressed by a connection string (local/dev)."""
+        table = TableClient.from_connection_string(
+            connection_string, table_name=table_name, **client_options
+        )
+        return cls(table)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, credential: TokenCredential | None = None
+    ) -> TableLedger:
+        """A ledger from app settings: a connection string if set, else managed identity.
+
+        Raises ValueError when no storage setting is present (see `ledger_configured`).
+        """
+        if settings.storage_connection_string is not None:
+            return cls.from_connection_string(
+                settings.storage_connection_string.get_secret_value(),
+                settings.ledger_table_name,
+            )
+        endpoint = table_service_endpoint(settings)
+        if endpoint is None:
+            raise ValueError(
+                "no ledger storage configured: set AzureWebJobsStorage__accountName "
+                "(or LEDGER_STORAGE_ACCOUNT / LEDGER_TABLE_SERVICE_URI), or a connection "
+                "string in AzureWebJobsStorage for local use"
+            )
+        table = TableClient(
+            endpoint=endpoint,
+            table_name=settings.ledger_table_name,
+            credential=credential or build_credential(settings),
+        )
+        return cls(table)
+
+    @property
+    def table_name(self) -> str:
+        return self._table.table_name
+
+    @property
+    def table_url(self) -> str:
+        """Where the ledger lives (no secrets): for logs and diagnostics."""
+        return str(self._table.url)
+
+    def ensure_table(self) -> None:
+        """Create the table if it is missing (once per process)."""
+        if self._table_ready:
+            return
+        with self._lock:
+            if self._table_ready:
+                return
+            try:
+                self._table.create_table()
+                logger.info("created ledger table %s", self._table.table_name)
+            except ResourceExistsError:
+                pass
+            self._table_ready = True
+
+    # --- ObjectRecorder -------------------------------------------------------------
+
+    def record(self, obj: CreatedObject) -> None:
+        """Write an object down; a second record of the same kind + id changes nothing."""
+        self.ensure_table()
+        row_key = object_row_key(obj.kind, obj.object_id)
+        # Index first: an object row then always has its index row.
+        self._create_once(
+            {
+                "PartitionKey": INDEX_PREFIX + row_key,
+                "RowKey": INDEX_ROW_KEY,
+                "instance_id": obj.instance_id,
+            }
+        )
+        entity: dict[str, Any] = {
+            "PartitionKey": table_key(obj.instance_id),
+            "RowKey": row_key,
+            "kind": obj.kind.value,
+            "object_id": obj.object_id,
+            "instance_id": obj.instance_id,
+            "backend": obj.backend.value,
+            "created_at": _as_utc(obj.created_at),
+            "deleted": obj.deleted,
+        }
+        if obj.deleted:
+            entity["deleted_at"] = self._clock()
+        self._create_once(entity)
+
+    def mark_deleted(self, kind: ObjectKind, object_id: str) -> None:
+        """Note that an object is gone; unknown ids and repeated calls are fine."""
+        self.ensure_table()
+        row_key = object_row_key(kind, object_id)
+        entity = self._find(row_key)
+        if entity is None:
+            logger.info("ledger has no %s %s to mark deleted", kind.value, object_id)
+            return
+        if entity.get("deleted"):
+            return
+        self._table.update_entity(
+            {
+                "PartitionKey": entity["PartitionKey"],
+                "RowKey": row_key,
+                "deleted": True,
+                "deleted_at": self._clock(),
+            },
+            mode=UpdateMode.MERGE,
+        )
+
+    def objects_of(self, instance_id: str) -> list[CreatedObject]:
+        """Every object an instance created, deleted ones included."""
+        self.ensure_table()
+        entities = self._table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": table_key(instance_id)}
+        )
+        return [_to_object(e) for e in entities]
+
+    # --- queries for the purge -------------------------------------------------------
+
+    def undeleted_pages(self, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[list[CreatedObject]]:
+        """Every object not marked deleted, one service page at a time.
+
+        Marking objects deleted while iterating is safe: the service continues from
+        the last key it returned, not from an offset.
+        """
+        self.ensure_table()
+        pages = self._table.query_entities("deleted eq false", results_per_page=page_size).by_page()
+        for page in pages:
+            yield [_to_object(e) for e in page]
+
+    def undeleted(self, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[CreatedObject]:
+        """Every object not marked deleted, paging through the whole table."""
+        for page in self.undeleted_pages(page_size):
+            yield from page
+
+    def prune(self, deleted_before: datetime, page_size: int = DEFAULT_PAGE_SIZE) -> int:
+        """Remove rows of objects deleted before `deleted_before`; returns how many.
+
+        Keeps the table (and the purge's scans) small; rows are only dropped once the
+        object is gone, so nothing live is ever forgotten.
+        """
+        self.ensure_table()
+        doomed = self._table.query_entities(
+            "deleted eq true and deleted_at lt @before",
+            parameters={"before": _as_utc(deleted_before)},
+            results_per_page=page_size,
+            select=["PartitionKey", "RowKey"],
+        )
+        # Collect first: deleting under a live continuation token is not guaranteed.
+        keys = [(str(e["PartitionKey"]), str(e["RowKey"])) for e in doomed]
+        for partition_key, row_key in keys:
+            self._table.delete_entity(partition_key, row_key)  # a missing row is no error
+            self._table.delete_entity(INDEX_PREFIX + row_key, INDEX_ROW_KEY)
+        return len(keys)
+
+    # --- internals -------------------------------------------------------------------
+
+    def _create_once(self, entity: dict[str, Any]) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self._table.create_entity(entity)
+
+    def _find(self, row_key: str) -> dict[str, Any] | None:
+        """The object row with this RowKey, found through its index row."""
+        try:
+            index = self._table.get_entity(INDEX_PREFIX + row_key, INDEX_ROW_KEY)
+            return dict(self._table.get_entity(table_key(str(index["instance_id"])), row_key))
+        except ResourceNotFoundError:
+            return None
+
+
+def table_service_endpoint(settings: Settings) -> str | None:
+    """The table service URI for identity-based access, from the settings."""
+    if settings.storage_table_service_uri is not None:
+        return str(settings.storage_table_service_uri).rstrip("/")
+    if settings.storage_account_name:
+        return f"https://{settings.storage_account_name}.table.core.windows.net"
+    return None
+
+
+def ledger_configured(settings: Settings) -> bool:
+    """True when the settings name a storage account the ledger can use."""
+    return (
+        settings.storage_connection_string is not None
+        or table_service_endpoint(settings) is not None
+    )
+
+
+@lru_cache(maxsize=1)
+def get_ledger() -> TableLedger:
+    """The process-wide ledger, built from the app settings on first use.
+
+    With managed identity it shares the process-wide credential (and its token cache)
+    with the model clients. Raises ValueError when no storage is configured.
+    """
+    settings = get_settings()
+    if settings.storage_connection_string is not None:
+        return TableLedger.from_settings(settings)
+    return TableLedger.from_settings(settings, credential=get_credential())

@@ -1,0 +1,125 @@
+"""The operations the activities call: one function per activity, domain model in and out.
+
+Each picks the backend the handle (or plan) names, with the process-wide clients,
+recorder and tool registry, so an activity is only decode → call → encode.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from durable_assistant.backends import (
+    AssistantsBackend,
+    DeleteOutcome,
+    ModelBackend,
+    ResponsesBackend,
+    delete_object,
+)
+from durable_assistant.clients import ModelClients, get_clients
+from durable_assistant.model import (
+    Backend,
+    RunHandle,
+    StartInput,
+    Step,
+    SubmitInput,
+    TeardownReport,
+    ToolInvocation,
+    ToolResult,
+)
+from durable_assistant.objects import CreatedObject, ObjectRecorder
+from durable_assistant.recorder import get_recorder
+from durable_assistant.settings import Settings, get_settings
+from durable_assistant.tools import ToolRegistry, default_registry
+from durable_assistant.tools.registry import ERROR_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+def backend_for(
+    backend: Backend,
+    settings: Settings,
+    recorder: ObjectRecorder,
+    *,
+    clients: ModelClients | None = None,
+    registry: ToolRegistry | None = None,
+) -> ModelBackend:
+    """The backend named by `backend`; the process-wide clients and registry by default."""
+    clients = clients or get_clients()
+    registry = registry or default_registry
+    if backend is Backend.ASSISTANTS:
+        return AssistantsBackend(clients.assistants, registry, recorder)
+    return ResponsesBackend(
+        clients.responses, registry, recorder, background=settings.responses_background
+    )
+
+
+def _backend(backend: Backend) -> ModelBackend:
+    return backend_for(backend, get_settings(), get_recorder())
+
+
+def _logged(operation: str, step: Step) -> Step:
+    state = step.state
+    logger.info(
+        "instance %s: %s → %s%s",
+        step.handle.instance_id,
+        operation,
+        state.status.value,
+        f" ({state.reason})" if state.reason else "",
+        extra={"instance_id": step.handle.instance_id},
+    )
+    return step
+
+
+def start_run(start: StartInput) -> Step:
+    """Create the run's server-side objects (those the handle lacks) and start it."""
+    return _logged("start", _backend(start.plan.backend).start(start))
+
+
+def poll_run(handle: RunHandle) -> Step:
+    """Where the run is now (with the service's poll-after hint while pending)."""
+    return _logged("poll", _backend(handle.backend).poll(handle))
+
+
+def submit_outputs(submit: SubmitInput) -> Step:
+    """Submit every tool output of one step at once."""
+    return _logged("submit", _backend(submit.handle.backend).submit(submit))
+
+
+def cancel_run(handle: RunHandle) -> Step:
+    """Ask the service to stop the run."""
+    return _logged("cancel", _backend(handle.backend).cancel(handle))
+
+
+def teardown_run(handle: RunHandle) -> TeardownReport:
+    """Delete what the run created (and whatever the recorder holds for the instance)."""
+    return _backend(handle.backend).teardown(handle)
+
+
+def run_tool(invocation: ToolInvocation) -> ToolResult:
+    """Run one tool call; a call outside the run's allowed tools is refused as its output."""
+    call = invocation.call
+    if call.name not in invocation.allowed_tools:
+        allowed = ", ".join(invocation.allowed_tools) or "none"
+        text = f"tool {call.name!r} is not available in this run; available tools: {allowed}"
+        logger.warning(
+            "instance %s: refused tool call %s (%s): not allowed",
+            invocation.instance_id,
+            call.call_id,
+            call.name,
+            extra={"instance_id": invocation.instance_id},
+        )
+        return ToolResult(
+            call_id=call.call_id, name=call.name, output=ERROR_PREFIX + text, ok=False
+        )
+    settings = get_settings()
+    return default_registry.invoke(
+        call,
+        timeout_seconds=settings.tool_timeout_seconds,
+        max_output_chars=settings.tool_output_max_chars,
+        instance_id=invocation.instance_id,
+    )
+
+
+def delete_created_object(obj: CreatedObject) -> DeleteOutcome:
+    """Delete one recorded object with the client its kind needs (for the purge)."""
+    return delete_object(get_clients().for_kind(obj.kind), obj)
