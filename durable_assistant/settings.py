@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # Tools
     tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     tool_output_max_chars: int = Field(default=8_000, ge=100, le=1_000_000)
+    tool_modules: str = Field(default="", pattern=r"^[\w.,\s]*$")
 
     # Storage for the ledger: a connection string locally, managed identity in Azure.
     storage_connection_string: SecretStr | None = Field(
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
         if self.poll_max_ms < self.poll_initial_ms:
             raise ValueError("POLL_MAX_MS must be at least POLL_INITIAL_MS")
         return self
+
+    @property
+    def tool_module_names(self) -> list[str]:
+        """The modules named by `TOOL_MODULES`, in order."""
+        return [name.strip() for name in self.tool_modules.split(",") if name.strip()]
 
     @property
     def endpoint(self) -> str:

@@ -1,0 +1,81 @@
+"""Tools from modules of the user's own, named by the TOOL_MODULES app setting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from durable_assistant.model import ToolCall
+from durable_assistant.settings import SettingsError
+from durable_assistant.tools import app_registry, default_registry
+
+MODULE_SOURCE = '''
+from durable_assistant.tools import tool
+
+
+@tool
+def shout(text: str) -> str:
+    """Say it louder.
+
+    Args:
+        text: What to say.
+    """
+    return text.upper() + "!"
+'''
+
+
+@pytest.fixture
+def fresh_registry(app_env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """app_registry() unread, and no tool of these tests left registered afterwards."""
+    app_registry.cache_clear()
+    yield app_env
+    default_registry.unregister("shout")
+    app_registry.cache_clear()
+
+
+def test_tools_of_the_named_modules_join_the_builtin_ones(
+    fresh_registry: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    package = tmp_path / "mytools_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "loud.py").write_text(MODULE_SOURCE)
+    fresh_registry.syspath_prepend(str(tmp_path))
+    fresh_registry.setenv("TOOL_MODULES", " mytools_pkg.loud , ")
+
+    assert "shout" not in default_registry
+    registry = app_registry()
+
+    assert {"shout", "get_flights", "my_cat_born_date"} <= set(registry.names())
+    result = registry.invoke(
+        ToolCall(call_id="c1", name="shout", arguments='{"text": "hi"}'),
+        timeout_seconds=5,
+        max_output_chars=100,
+    )
+    assert result.ok
+    assert result.output == "HI!"
+
+
+def test_without_the_setting_only_builtin_tools_are_there(
+    fresh_registry: pytest.MonkeyPatch,
+) -> None:
+    assert "shout" not in app_registry().names()
+    assert "get_flights" in app_registry().names()
+
+
+def test_a_module_that_cannot_be_imported_is_a_settings_error_naming_it(
+    fresh_registry: pytest.MonkeyPatch,
+) -> None:
+    fresh_registry.setenv("TOOL_MODULES", "no_such_module_anywhere")
+    with pytest.raises(
+        SettingsError, match="TOOL_MODULES: cannot import 'no_such_module_anywhere'"
+    ):
+        app_registry()
+
+
+def test_a_value_that_is_not_module_names_is_refused(fresh_registry: pytest.MonkeyPatch) -> None:
+    fresh_registry.setenv("TOOL_MODULES", "os; rm -rf /")
+    with pytest.raises(SettingsError, match="TOOL_MODULES"):
+        app_registry()
