@@ -1,22 +1,12 @@
-"""One Azurite for the whole test session, and a fresh ledger table per test."""
+"""A fresh ledger table per test, on the session's Azurite (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from durable_assistant.ledger import TableLedger
-from tests.support.azurite import running_azurite
-
-
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The connection string of an Azurite started for this session."""
-    with running_azurite(Path(tmp_path_factory.mktemp("azurite"))) as connection_string:
-        yield connection_string
 
 
 @pytest.fixture

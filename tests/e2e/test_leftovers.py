@@ -1,0 +1,59 @@
+"""Nothing left behind even when teardown never runs: the ledger and the purge.
+
+A run is killed (SIGKILL of the host) after creating its assistant and thread, the
+instance is then terminated (a terminated orchestration runs no teardown), and the
+purge, run through the host's admin endpoint, deletes what the ledger recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import requests
+
+from devhost.testing import running_devhost
+from emulator.testing import RunningEmulator
+from tests.e2e.conftest import (
+    NOTHING_LEFT,
+    REPO_ROOT,
+    SEED_QUESTION,
+    live_objects,
+    start_run,
+    wait_for_phase,
+)
+
+
+def test_a_killed_then_terminated_run_is_cleaned_up_by_the_purge(
+    settings: dict[str, str], model: RunningEmulator, tmp_path: Path
+) -> None:
+    model.configure(latency_ms=60_000)  # the run waits on the model until we kill the host
+    with running_devhost(REPO_ROOT, data_dir=tmp_path / "devhost", env=settings) as host:
+        reply = start_run(host.url, {"question": SEED_QUESTION, "backend": "assistants"})
+        assert reply.status_code == 202, reply.text
+        instance_id = reply.json()["id"]
+        wait_for_phase(host.url, instance_id, "waiting_for_model")
+        created = live_objects(model)
+        assert created["assistants"] == 1
+        assert created["threads"] == 1
+
+        host.kill()
+        host.restart()
+        terminate = requests.post(
+            f"{host.webhook}/instances/{instance_id}/terminate",
+            params={"reason": "abandoned"},
+            timeout=10,
+        )
+        assert terminate.status_code == 202, terminate.text
+        assert host.wait(instance_id)["runtimeStatus"] == "Terminated"
+        assert live_objects(model) == created  # no teardown ran
+
+        purge = requests.post(
+            f"{host.url}/admin/functions/purge_leftovers", json={"input": ""}, timeout=10
+        )
+        assert purge.status_code == 202, purge.text
+        deadline = time.monotonic() + 30
+        while live_objects(model) != NOTHING_LEFT and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert live_objects(model) == NOTHING_LEFT, "\n".join(host.output()[-40:])
+        assert any("purge_leftovers" in line for line in host.output())

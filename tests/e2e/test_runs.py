@@ -1,0 +1,104 @@
+"""Runs of the app end to end: real HTTP into devhost, real SDK calls to the emulator.
+
+After every run, the emulator must hold no assistant, thread or response: teardown
+ran on that path.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+import requests
+from dateutil.relativedelta import relativedelta
+
+from devhost.testing import DevhostProcess
+from emulator.testing import RunningEmulator
+from tests.e2e.conftest import (
+    NOTHING_LEFT,
+    SEED_QUESTION,
+    live_objects,
+    run_status,
+    start_run,
+    wait_for_phase,
+    wait_until_done,
+)
+
+
+@pytest.mark.parametrize("backend", ["assistants", "responses"])
+def test_the_seed_question_is_answered_with_the_day_count(
+    app: DevhostProcess, model: RunningEmulator, backend: str
+) -> None:
+    cat_born = date.today() - relativedelta(years=10)
+    expected_days = (date(2021, 4, 4) - cat_born).days
+
+    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": backend}, wait=60)
+
+    assert reply.status_code == 200, reply.text
+    result = reply.json()
+    assert result["outcome"] == "completed"
+    assert str(expected_days) in result["answer"]
+    assert [c["name"] for c in result["tool_calls"]] == ["my_cat_born_date", "get_flights"]
+    assert cat_born.isoformat() in result["tool_calls"][1]["arguments"]
+    status = run_status(app.url, result["handle"]["instance_id"])
+    assert status["runtime_status"] == "Completed"
+    assert status["answer"] == result["answer"]
+    assert status["backend"] == backend
+    assert live_objects(model) == NOTHING_LEFT
+
+
+@pytest.mark.parametrize("backend", ["assistants", "responses"])
+def test_two_tool_calls_of_one_step_run_at_the_same_time(
+    app: DevhostProcess, model: RunningEmulator, backend: str
+) -> None:
+    reply = start_run(app.url, {"question": "Please pause twice.", "backend": backend}, wait=60)
+
+    assert reply.status_code == 200, reply.text
+    result = reply.json()
+    assert result["outcome"] == "completed", result
+    calls = result["tool_calls"]
+    assert [c["name"] for c in calls] == ["pause", "pause"]
+    assert {c["step"] for c in calls} == {calls[0]["step"]}
+    first, second = (json.loads(c["output"]) for c in calls)
+    # Each waited a second; the waits overlapped, so the step took about one second.
+    assert first["began"] < second["ended"]
+    assert second["began"] < first["ended"]
+    assert live_objects(model) == NOTHING_LEFT
+
+
+def test_a_cancelled_run_ends_cancelled_and_leaves_nothing(
+    app: DevhostProcess, model: RunningEmulator
+) -> None:
+    model.configure(latency_ms=60_000)  # the model "thinks" until the run is cancelled
+    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"})
+    assert reply.status_code == 202, reply.text
+    instance_id = reply.json()["id"]
+    wait_for_phase(app.url, instance_id, "waiting_for_model")
+
+    cancel = requests.post(f"{app.url}/api/runs/{instance_id}/cancel", timeout=10)
+
+    assert cancel.status_code == 202, cancel.text
+    status = wait_until_done(app.url, instance_id)
+    assert status["runtime_status"] == "Completed"
+    assert status["outcome"] == "cancelled"
+    assert status["answer"] is None
+    assert live_objects(model) == NOTHING_LEFT
+    again = requests.post(f"{app.url}/api/runs/{instance_id}/cancel", timeout=10)
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("backend", ["assistants", "responses"])
+def test_a_failing_run_reports_why_and_leaves_nothing(
+    app: DevhostProcess, model: RunningEmulator, backend: str
+) -> None:
+    model.configure(outcomes=[{"outcome": "failed", "count": 1}])
+
+    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": backend}, wait=60)
+
+    assert reply.status_code == 200, reply.text
+    result = reply.json()
+    assert result["outcome"] == "failed"
+    assert result["answer"] is None
+    assert result["reason"]
+    assert live_objects(model) == NOTHING_LEFT
