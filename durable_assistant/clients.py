@@ -65,12 +65,13 @@ def build_clients(settings: Settings, credential: TokenCredential | None = None)
     """Clients for the configured resource.
 
     With `credential` given, it is used (tests inject a stub here). Otherwise the API
-    key when AZURE_OPENAI_API_KEY is set, else the process-wide managed identity.
+    key when AZURE_OPENAI_API_KEY is set, else the process-wide managed identity. A
+    setting left empty (a cleared value, a template) means no key, not the key "".
     """
     key = settings.azure_openai_api_key
-    if credential is None and key is not None:
+    secret = key.get_secret_value().strip() if key is not None else ""
+    if credential is None and secret:
         logger.info("Azure OpenAI at %s: using the API key (local/dev only)", settings.endpoint)
-        secret = key.get_secret_value()
         return ModelClients(
             assistants=_assistants_client(settings, api_key=secret),
             responses=_responses_client(settings, secret),

@@ -94,7 +94,7 @@ def poll_after_ms(headers: Mapping[str, str]) -> int | None:
         return None
     try:
         hint = int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or inf/nan
         return None
     return hint if hint >= 0 else None
 

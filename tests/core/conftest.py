@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from azure.core.credentials import AccessToken
 
-from durable_assistant.clients import reset_clients
+from durable_assistant.backends import ModelBackend
+from durable_assistant.clients import ModelClients, build_clients, reset_clients
+from durable_assistant.model import (
+    Backend,
+    RunPlan,
+    RunStatus,
+    StartInput,
+    Step,
+    SubmitInput,
+    ToolResult,
+)
+from durable_assistant.objects import MemoryRecorder
 from durable_assistant.recorder import get_recorder
-from durable_assistant.settings import get_settings
+from durable_assistant.service import backend_for
+from durable_assistant.settings import Settings, get_settings
+from durable_assistant.tools import default_registry
+
+if TYPE_CHECKING:
+    from emulator.testing import RunningEmulator
 
 SETTING_NAMES = (
     "AZURE_OPENAI_ENDPOINT",
@@ -70,3 +88,152 @@ class StubCredential:
 @pytest.fixture
 def credential() -> StubCredential:
     return StubCredential()
+
+
+# -- the Azure OpenAI emulator, over HTTP, with the real SDK --------------------------
+
+EMULATOR_KEY = "emulator-test-key"
+DEPLOYMENT = "gpt-test"
+SEED_QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
+SEED_TOOLS = ["get_flights", "my_cat_born_date"]
+COUNTED_KINDS = ("assistants", "threads", "messages", "runs", "responses", "conversations")
+
+
+def emulator_settings(
+    url: str, *, api_key: str | None = EMULATOR_KEY, **overrides: Any
+) -> Settings:
+    """Settings for a client of the emulator at `url` (fast retries, short timeouts)."""
+    values: dict[str, Any] = {
+        "azure_openai_endpoint": url,
+        "azure_openai_deployment": DEPLOYMENT,
+        "azure_openai_api_key": api_key,
+        "openai_max_retries": 1,
+        "openai_timeout_seconds": 10,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+# Fast defaults: a 429 asks for a 10 ms wait, so the SDK's retries cost nothing.
+EMULATOR_CONTROLS: dict[str, Any] = {"retry_after": None, "retry_after_ms": 10}
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[RunningEmulator]:
+    """One emulator for the session (in a thread of this process), requiring EMULATOR_KEY."""
+    from emulator.testing import running_emulator
+
+    with running_emulator(api_key=EMULATOR_KEY, **EMULATOR_CONTROLS) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The session's emulator with no objects or counts, and its starting controls."""
+    emulator_server.reset()
+    yield emulator_server
+    emulator_server.reset()
+
+
+def live_objects(emu: RunningEmulator) -> dict[str, int]:
+    """The emulator's live objects of each kind, from its admin counts."""
+    live = emu.counts()["live"]
+    return {kind: int(live.get(kind, 0)) for kind in COUNTED_KINDS}
+
+
+def seed_start_input(
+    kind: Backend,
+    question: str = SEED_QUESTION,
+    tools: list[str] | None = None,
+    *,
+    instance_id: str = "inst-test",
+) -> StartInput:
+    """The start activity's input for a question (the seed's by default)."""
+    plan = RunPlan(
+        question=question,
+        backend=kind,
+        instructions="Use the functions to answer.",
+        tools=SEED_TOOLS if tools is None else tools,
+        model=DEPLOYMENT,
+        deadline_seconds=60,
+        poll_initial_ms=50,
+        poll_max_ms=200,
+    )
+    return StartInput(instance_id=instance_id, plan=plan)
+
+
+@dataclass
+class Harness:
+    """One backend over real SDK clients talking to the emulator, step by step."""
+
+    kind: Backend
+    backend: ModelBackend
+    clients: ModelClients
+    recorder: MemoryRecorder
+    emulator: RunningEmulator
+    instance_id: str = "inst-test"
+
+    def start_input(
+        self, question: str = SEED_QUESTION, tools: list[str] | None = None
+    ) -> StartInput:
+        return seed_start_input(self.kind, question, tools, instance_id=self.instance_id)
+
+    def start(self, question: str = SEED_QUESTION, tools: list[str] | None = None) -> Step:
+        return self.backend.start(self.start_input(question, tools))
+
+    def settle(self, step: Step, *, limit_seconds: float = 10.0) -> Step:
+        """Poll until the run is no longer pending (the hint, capped, between polls)."""
+        deadline = time.monotonic() + limit_seconds
+        while step.state.status is RunStatus.PENDING:
+            assert time.monotonic() < deadline, f"still pending after {limit_seconds}s"
+            wait_ms = min(step.state.poll_after_ms or 20, 200)
+            time.sleep(wait_ms / 1000)
+            step = self.backend.poll(step.handle)
+        return step
+
+    def run_tools(self, step: Step) -> list[ToolResult]:
+        """Run every call of a requires_action step with the real registry."""
+        assert step.state.status is RunStatus.REQUIRES_ACTION, step.state
+        return [
+            default_registry.invoke(
+                call, timeout_seconds=5, max_output_chars=8_000, instance_id=self.instance_id
+            )
+            for call in step.state.tool_calls
+        ]
+
+    def submit(self, step: Step, results: list[ToolResult]) -> Step:
+        return self.backend.submit(SubmitInput(handle=step.handle, results=results))
+
+    def play(self, step: Step | None = None, *, max_steps: int = 10) -> Step:
+        """Run the conversation to its end: settle, run the tools, submit, repeat."""
+        step = self.settle(step or self.start())
+        for _ in range(max_steps):
+            if step.state.status is not RunStatus.REQUIRES_ACTION:
+                return step
+            step = self.settle(self.submit(step, self.run_tools(step)))
+        raise AssertionError(f"no end after {max_steps} steps: {step.state}")
+
+    def live(self) -> dict[str, int]:
+        return live_objects(self.emulator)
+
+
+def make_harness(
+    kind: Backend,
+    emu: RunningEmulator,
+    settings: Settings,
+    *,
+    clients: ModelClients | None = None,
+) -> Harness:
+    """A harness whose clients are built the way the app builds them (or are given)."""
+    clients = clients or build_clients(settings)
+    recorder = MemoryRecorder()
+    backend = backend_for(kind, settings, recorder, clients=clients, registry=default_registry)
+    return Harness(kind=kind, backend=backend, clients=clients, recorder=recorder, emulator=emu)
+
+
+@pytest.fixture(params=[Backend.ASSISTANTS, Backend.RESPONSES], ids=lambda b: b.value)
+def harness(
+    request: pytest.FixtureRequest, emulator: RunningEmulator, clean_env: pytest.MonkeyPatch
+) -> Harness:
+    """Each backend in turn, with API-key clients of the session's emulator."""
+    return make_harness(request.param, emulator, emulator_settings(emulator.url))

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 import activities
 from durable_assistant.backends import AssistantsBackend, ResponsesBackend
-from durable_assistant.model import Backend, ToolCall, ToolInvocation, ToolResult
+from durable_assistant.model import (
+    Backend,
+    TeardownReport,
+    ToolCall,
+    ToolInvocation,
+    ToolResult,
+)
 from durable_assistant.objects import MemoryRecorder
 from durable_assistant.service import backend_for
 from durable_assistant.settings import get_settings
 from durable_assistant.tools import default_registry
+from emulator.testing import RunningEmulator
+from tests.core.conftest import (
+    DEPLOYMENT,
+    EMULATOR_KEY,
+    SEED_TOOLS,
+    live_objects,
+    seed_start_input,
+)
 
 ACTIVITY_NAMES = {
     "start_run",
@@ -110,3 +126,104 @@ def test_backend_for_picks_the_backend_and_honours_background(
     foreground = backend_for(Backend.RESPONSES, get_settings(), recorder)
     assert isinstance(foreground, ResponsesBackend)
     assert foreground._background is False
+
+
+# -- end to end through `service`, against the emulator over HTTP ---------------------
+
+
+def over_the_wire(activity: Callable[[dict[str, Any]], dict[str, Any]], payload: Any) -> Any:
+    """Call an activity the way the host does: JSON text in, JSON text out."""
+    return json.loads(json.dumps(activity(json.loads(json.dumps(payload)))))
+
+
+@pytest.fixture
+def emulator_env(emulator: RunningEmulator, clean_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """App settings naming the session's emulator (key auth, one SDK retry)."""
+    clean_env.setenv("AZURE_OPENAI_ENDPOINT", emulator.url)
+    clean_env.setenv("AZURE_OPENAI_DEPLOYMENT", DEPLOYMENT)
+    clean_env.setenv("AZURE_OPENAI_API_KEY", EMULATOR_KEY)
+    clean_env.setenv("OPENAI_MAX_RETRIES", "1")
+    return clean_env
+
+
+def settle(step: dict[str, Any]) -> dict[str, Any]:
+    """Poll through the activity until the run is no longer pending (bounded)."""
+    for _ in range(200):
+        if step["state"]["status"] != "pending":
+            return step
+        time.sleep(min(step["state"]["poll_after_ms"] or 20, 200) / 1000)
+        step = over_the_wire(activities.poll_run, step["handle"])
+    raise AssertionError(f"still pending: {step}")
+
+
+@pytest.mark.parametrize("kind", list(Backend), ids=lambda b: b.value)
+def test_the_seed_scenario_through_the_activities(
+    emulator_env: pytest.MonkeyPatch, emulator: RunningEmulator, kind: Backend
+) -> None:
+    start = seed_start_input(kind, instance_id="inst-activities")
+    step = settle(over_the_wire(activities.start_run, start.to_json()))
+    outputs: list[dict[str, Any]] = []
+    for _ in range(5):
+        if step["state"]["status"] != "requires_action":
+            break
+        results = [
+            over_the_wire(
+                activities.run_tool,
+                {"instance_id": start.instance_id, "call": call, "allowed_tools": SEED_TOOLS},
+            )
+            for call in step["state"]["tool_calls"]
+        ]
+        outputs += results
+        submit = {"handle": step["handle"], "results": results}
+        step = settle(over_the_wire(activities.submit_tool_outputs, submit))
+
+    assert step["state"]["status"] == "completed"
+    assert [r["name"] for r in outputs] == ["my_cat_born_date", "get_flights"]
+    assert all(r["ok"] for r in outputs)
+    flights = json.loads(outputs[-1]["output"])["flights"]
+    assert str(flights) in step["state"]["answer"]
+    assert sum(live_objects(emulator).values()) > 0
+
+    report = TeardownReport.from_json(over_the_wire(activities.teardown_run, step["handle"]))
+
+    assert report.deleted
+    assert report.failed == []
+    assert set(live_objects(emulator).values()) == {0}
+
+
+@pytest.mark.parametrize("kind", list(Backend), ids=lambda b: b.value)
+def test_a_throttle_comes_back_as_a_state_and_cancel_ends_the_run(
+    emulator_env: pytest.MonkeyPatch, emulator: RunningEmulator, kind: Backend
+) -> None:
+    start = seed_start_input(kind, instance_id="inst-throttled")
+    step = settle(over_the_wire(activities.start_run, start.to_json()))
+    assert step["state"]["status"] == "requires_action"
+    emulator.configure(retry_after=None, retry_after_ms=25, faults=[{"fault": "429", "count": 2}])
+
+    throttled = over_the_wire(activities.poll_run, step["handle"])
+
+    assert throttled["state"]["status"] == "throttled"
+    assert throttled["state"]["retry_after_seconds"] == pytest.approx(0.025)
+    assert throttled["handle"] == step["handle"]
+
+    cancelled = settle(over_the_wire(activities.cancel_run, step["handle"]))
+    assert cancelled["state"]["status"] == "cancelled"
+    over_the_wire(activities.teardown_run, cancelled["handle"])
+    assert set(live_objects(emulator).values()) == {0}
+
+
+@pytest.mark.parametrize("kind", list(Backend), ids=lambda b: b.value)
+def test_teardown_needs_only_the_instance_when_a_result_was_lost(
+    emulator_env: pytest.MonkeyPatch, emulator: RunningEmulator, kind: Backend
+) -> None:
+    """The host lost a start activity's result: the recorder still knows what it made."""
+    start = seed_start_input(kind, instance_id="inst-lost")
+    over_the_wire(activities.start_run, start.to_json())
+    assert sum(live_objects(emulator).values()) > 0
+
+    bare = {"backend": kind.value, "instance_id": start.instance_id}
+    report = TeardownReport.from_json(over_the_wire(activities.teardown_run, bare))
+
+    assert report.deleted
+    assert report.failed == []
+    assert set(live_objects(emulator).values()) == {0}

@@ -13,6 +13,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
 from durable_assistant.backends import CredentialsRejectedError, ModelRequestError
+from durable_assistant.backends.base import poll_after_ms
 from durable_assistant.backends.errors import (
     DEFAULT_RETRY_AFTER_SECONDS,
     model_errors,
@@ -124,3 +125,22 @@ def test_rate_limits_are_left_to_the_backends() -> None:
     error = status_error(openai.RateLimitError, 429, "slow down")
     with pytest.raises(openai.RateLimitError), model_errors("polling"):
         raise error
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("250", 250),
+        ("12.9", 12),
+        ("0", 0),
+        ("-5", None),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+    ],
+)
+def test_the_poll_hint_is_used_only_when_it_is_a_usable_number(
+    value: str, expected: int | None
+) -> None:
+    assert poll_after_ms({"openai-poll-after-ms": value}) == expected
+    assert poll_after_ms({}) is None
