@@ -29,7 +29,7 @@ from durable_assistant.model import (
 from durable_assistant.objects import CreatedObject, ObjectRecorder
 from durable_assistant.recorder import get_recorder
 from durable_assistant.settings import Settings, get_settings
-from durable_assistant.tools import ToolRegistry, default_registry
+from durable_assistant.tools import ToolRegistry, app_registry
 from durable_assistant.tools.registry import ERROR_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def backend_for(
 ) -> ModelBackend:
     """The backend named by `backend`; the process-wide clients and registry by default."""
     clients = clients or get_clients()
-    registry = registry or default_registry
+    registry = registry or app_registry()
     if backend is Backend.ASSISTANTS:
         return AssistantsBackend(clients.assistants, registry, recorder)
     return ResponsesBackend(
@@ -112,7 +112,7 @@ def run_tool(invocation: ToolInvocation) -> ToolResult:
             call_id=call.call_id, name=call.name, output=ERROR_PREFIX + text, ok=False
         )
     settings = get_settings()
-    return default_registry.invoke(
+    return app_registry().invoke(
         call,
         timeout_seconds=settings.tool_timeout_seconds,
         max_output_chars=settings.tool_output_max_chars,

@@ -1,0 +1,297 @@
+"""The run loop's state and decisions, kept out of the orchestrator.
+
+The orchestrator only schedules activities and timers; what a model state means
+(go on, run tools, stop and why), what the caller sees (progress, result) and when
+history is long enough to `continue_as_new` are decided here, as pure functions of
+the domain model, so they are tested without a Functions host and are
+deterministic by construction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, Field
+
+from durable_assistant.model import (
+    Model,
+    Outcome,
+    Phase,
+    Progress,
+    RunHandle,
+    RunPlan,
+    RunResult,
+    RunState,
+    RunStatus,
+    TeardownReport,
+    ToolCall,
+    ToolResult,
+    ToolTrace,
+    Usage,
+)
+from durable_assistant.polling import deadline_after, next_interval_ms
+from durable_assistant.tools.registry import ERROR_PREFIX, truncate
+
+CANCEL_EVENT = "cancel"
+"""Name of the external event the cancel endpoint raises."""
+
+TRACE_OUTPUT_CHARS = 500
+TRACE_ARGUMENTS_CHARS = 2_000
+"""Tool outputs and arguments are cut to this in the trace: the result stays small."""
+
+REASON_CHARS = 1_000
+
+EVENTS_PER_TASK = 4
+"""History events one scheduled task costs, at most: scheduled + completed, plus the
+OrchestratorStarted/Completed pair of the episode its completion wakes."""
+
+BASE_EVENTS = 4
+"""ExecutionStarted and the first episode's pair, roughly."""
+
+MIN_TASKS_PER_EXECUTION = 2
+"""An execution schedules at least this much before it may continue as new, so a
+tiny history limit cannot make it continue as new forever without progress."""
+
+_OUTCOME_OF_STATUS = {
+    RunStatus.COMPLETED: Outcome.COMPLETED,
+    RunStatus.FAILED: Outcome.FAILED,
+    RunStatus.CANCELLED: Outcome.CANCELLED,
+    RunStatus.EXPIRED: Outcome.EXPIRED,
+    RunStatus.INCOMPLETE: Outcome.INCOMPLETE,
+}
+
+
+class LoopState(Model):
+    """Everything the loop knows between steps, and across `continue_as_new`.
+
+    `last` is the model state the loop acts on next (set when the execution
+    continues as new while the run is still pending); `tasks_scheduled` counts this
+    execution's tasks to estimate its history length.
+    """
+
+    plan: RunPlan
+    started_at: AwareDatetime
+    deadline_at: AwareDatetime
+    interval_ms: int = Field(ge=1)
+    handle: RunHandle | None = None
+    last: RunState | None = None
+    step: int = Field(default=0, ge=0)
+    polls: int = Field(default=0, ge=0)
+    tool_calls: list[ToolTrace] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    generation: int = Field(default=0, ge=0)
+    tasks_scheduled: int = Field(default=0, ge=0)
+
+    @classmethod
+    def begin(cls, plan: RunPlan, now: datetime) -> LoopState:
+        """The state of a run that starts now."""
+        return cls(
+            plan=plan,
+            started_at=now,
+            deadline_at=deadline_after(now, plan.deadline_seconds),
+            interval_ms=plan.poll_initial_ms,
+        )
+
+    def scheduled(self, count: int = 1) -> LoopState:
+        """The state after this execution scheduled `count` more tasks."""
+        return self.model_copy(update={"tasks_scheduled": self.tasks_scheduled + count})
+
+    def acted_on(self, handle: RunHandle, state: RunState) -> LoopState:
+        """The state after an activity returned `state`: its usage counts once."""
+        usage = self.usage + state.usage if state.usage is not None else self.usage
+        return self.model_copy(update={"handle": handle, "usage": usage})
+
+    def polled(self) -> LoopState:
+        """The state after a poll that may find the run still going: interval grows."""
+        return self.model_copy(
+            update={
+                "polls": self.polls + 1,
+                "interval_ms": next_interval_ms(self.interval_ms, self.plan.poll_max_ms),
+            }
+        )
+
+    def new_turn(self) -> LoopState:
+        """The state after a start or submit: the model begins a turn, poll soon."""
+        return self.model_copy(update={"interval_ms": self.plan.poll_initial_ms})
+
+    def with_tool_results(self, calls: list[ToolCall], results: list[ToolResult]) -> LoopState:
+        """The state after one round of tool calls: traced, and the step counted."""
+        step = self.step + 1
+        traces = [trace_of(step, call, result) for call, result in zip(calls, results, strict=True)]
+        return self.model_copy(update={"step": step, "tool_calls": [*self.tool_calls, *traces]})
+
+    def continued(self, last: RunState) -> LoopState:
+        """The input of the next execution: same run, fresh history count."""
+        return self.model_copy(
+            update={"last": last, "generation": self.generation + 1, "tasks_scheduled": 0}
+        )
+
+    def progress(self, phase: Phase) -> Progress:
+        """The custom status for `phase` (while tools run, the step they belong to)."""
+        return Progress(
+            phase=phase,
+            step=self.step + 1 if phase is Phase.RUNNING_TOOLS else self.step,
+            tool_calls=len(self.tool_calls),
+            usage=self.usage,
+            backend=self.plan.backend,
+        )
+
+
+class Ending(Model):
+    """How and why the loop stops.
+
+    `cancel_run`: the run may still be going at the service, so it is cancelled
+    before teardown. `error`: an unexpected failure; the orchestration fails with
+    `reason` after teardown instead of returning a result.
+    """
+
+    outcome: Outcome
+    answer: str | None = None
+    reason: str | None = None
+    cancel_run: bool = False
+    error: bool = False
+
+    @classmethod
+    def deadline(cls, deadline_seconds: int) -> Ending:
+        return cls(
+            outcome=Outcome.DEADLINE_EXCEEDED,
+            reason=f"the run did not finish within its deadline of {deadline_seconds} s",
+            cancel_run=True,
+        )
+
+    @classmethod
+    def cancelled(cls, detail: Any = None) -> Ending:
+        reason = "cancelled on request"
+        if isinstance(detail, dict) and isinstance(detail.get("reason"), str) and detail["reason"]:
+            reason = f"{reason}: {detail['reason']}"
+        return cls(outcome=Outcome.CANCELLED, reason=short(reason), cancel_run=True)
+
+    @classmethod
+    def too_many_steps(cls, max_steps: int) -> Ending:
+        return cls(
+            outcome=Outcome.FAILED,
+            reason=f"the model asked for more than {max_steps} rounds of tool calls (MAX_STEPS)",
+            cancel_run=True,
+        )
+
+    @classmethod
+    def no_tool_calls(cls) -> Ending:
+        return cls(
+            outcome=Outcome.FAILED,
+            reason="the model asked for tool outputs but named no tool call",
+            cancel_run=True,
+        )
+
+    @classmethod
+    def failure(cls, error: BaseException, *, run_started: bool) -> Ending:
+        """An unexpected failure (an activity after its retries, a malformed result)."""
+        return cls(
+            outcome=Outcome.FAILED,
+            reason=short(f"the run stopped on an unexpected failure: {error_text(error)}"),
+            cancel_run=run_started,
+            error=True,
+        )
+
+
+def ending_for(state: RunState) -> Ending | None:
+    """The ending a terminal model state means; None while the run goes on."""
+    outcome = _OUTCOME_OF_STATUS.get(state.status)
+    if outcome is None:
+        return None
+    if outcome is Outcome.COMPLETED:
+        return Ending(outcome=outcome, answer=state.answer)
+    reason = state.reason or f"the run ended as {state.status.value}"
+    return Ending(outcome=outcome, reason=short(reason))
+
+
+def error_text(error: BaseException) -> str:
+    """An error in one line or so.
+
+    An activity's failure reaches the orchestrator as the SDK's
+    "Activity function 'x' failed: Type: message \\n details": the part before the
+    details is kept. Any other error is named by its type.
+    """
+    text = str(error).split(" \n ", 1)[0].strip()
+    if text.startswith("Activity function "):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def short(text: str, limit: int = REASON_CHARS) -> str:
+    """`text` cut for results and statuses."""
+    return truncate(text, limit)
+
+
+def trace_of(step: int, call: ToolCall, result: ToolResult) -> ToolTrace:
+    """One tool call as the caller sees it: arguments and a short output."""
+    return ToolTrace(
+        step=step,
+        call_id=call.call_id,
+        name=call.name,
+        arguments=truncate(call.arguments, TRACE_ARGUMENTS_CHARS),
+        output=truncate(result.output, TRACE_OUTPUT_CHARS),
+        ok=result.ok,
+        duration_ms=result.duration_ms,
+    )
+
+
+def tool_failure_result(call: ToolCall, error: BaseException) -> ToolResult:
+    """The output the model gets when a tool activity itself failed after its retries."""
+    text = f"{ERROR_PREFIX}the tool {call.name} could not run: {error_text(error)}"
+    return ToolResult(call_id=call.call_id, name=call.name, output=short(text), ok=False)
+
+
+def estimated_history_events(state: LoopState) -> int:
+    """A deterministic upper estimate of this execution's history length."""
+    return BASE_EVENTS + EVENTS_PER_TASK * state.tasks_scheduled
+
+
+def should_continue_as_new(state: LoopState) -> bool:
+    """True when the next wait could take history past the plan's limit.
+
+    Leaves headroom for one more round (tools, submit, cancel, teardown), and never
+    fires before the execution made progress.
+    """
+    if state.tasks_scheduled < MIN_TASKS_PER_EXECUTION:
+        return False
+    limit = state.plan.history_event_limit
+    headroom = min(40, limit // 4)
+    return estimated_history_events(state) + headroom >= limit
+
+
+def initial_state(data: Any, now: datetime) -> LoopState:
+    """The loop state an execution starts from.
+
+    The input is a `RunPlan` for a new run (from the HTTP trigger) or a `LoopState`
+    (from `continue_as_new`); `now` is the replay-safe time the run starts at.
+    """
+    if isinstance(data, str | bytes):
+        data = json.loads(data)
+    if isinstance(data, dict) and "plan" in data:
+        return LoopState.from_json(data)
+    return LoopState.begin(RunPlan.from_json(data), now)
+
+
+def result_of(
+    state: LoopState,
+    ending: Ending,
+    *,
+    finished_at: datetime,
+    teardown: TeardownReport | None,
+) -> RunResult:
+    """The orchestration's output."""
+    return RunResult(
+        outcome=ending.outcome,
+        answer=ending.answer,
+        reason=ending.reason,
+        backend=state.plan.backend,
+        tool_calls=state.tool_calls,
+        usage=state.usage,
+        steps=state.step,
+        started_at=state.started_at.isoformat(),
+        finished_at=finished_at.isoformat(),
+        handle=state.handle,
+        teardown=teardown,
+    )

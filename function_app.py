@@ -1,0 +1,23 @@
+"""The composition root: the Functions app and the blueprints it registers.
+
+Nothing else happens here. Settings are read lazily by the functions themselves,
+never at import time (an import error would make the host load no function); the
+only value read now is the HTTP auth level, which the trigger decorators need
+before any request (see `triggers/http_auth.py`).
+"""
+
+import os
+
+import azure.durable_functions as df
+
+import activities
+import orchestrators
+from triggers import purge, runs_api
+from triggers.http_auth import http_auth_level
+
+app = df.DFApp(http_auth_level=http_auth_level(os.environ))
+
+app.register_functions(activities.bp)
+app.register_functions(orchestrators.bp)
+app.register_functions(runs_api.bp)
+app.register_functions(purge.bp)

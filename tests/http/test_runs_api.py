@@ -1,0 +1,452 @@
+"""The HTTP routes, called as the worker calls them, with a test double for the
+durable client at the binding boundary (`tests/http/fake_durable.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from durable_assistant.api import MAX_BODY_BYTES, MAX_WAIT_SECONDS
+from durable_assistant.model import (
+    Backend,
+    Outcome,
+    Phase,
+    Progress,
+    RunPlan,
+    RunResult,
+    ToolTrace,
+    Usage,
+)
+from durable_assistant.run_loop import CANCEL_EVENT
+from durable_assistant.settings import get_settings
+from durable_assistant.tools import app_registry
+from tests.http.fake_durable import FakeDurableClient
+from tests.support.function_index import index_app
+
+ORIGIN = "https://assistant.example.net"
+SEED = "How many flights do we have between my cat Mike born date and Easter 2021?"
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, Any]:
+    return index_app()
+
+
+@pytest.fixture
+def app_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com",
+        "AZURE_OPENAI_DEPLOYMENT": "dep-1",
+        "ASSISTANT_BACKEND": "assistants",
+        "ASSISTANT_INSTRUCTIONS": "Be brief.",
+        "RUN_DEADLINE_SECONDS": "300",
+        "POLL_INITIAL_MS": "250",
+        "POLL_MAX_MS": "4000",
+        "MAX_STEPS": "7",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def client() -> FakeDurableClient:
+    return FakeDurableClient()
+
+
+def call(
+    functions: dict[str, Any],
+    name: str,
+    req: func.HttpRequest,
+    client: FakeDurableClient | None = None,
+) -> func.HttpResponse:
+    """Invoke function `name` as indexed; a durable client function gets `client`."""
+    user = functions[name].get_user_function()
+    response: func.HttpResponse
+    if client is None:
+        response = user(req)
+    else:  # the durable client binding's value is replaced, nothing else
+        response = asyncio.run(user.client_function(req=req, client=client))
+    return response
+
+
+def request(
+    method: str,
+    path: str,
+    body: bytes | str | dict[str, Any] | list[Any] | None = None,
+    params: dict[str, str] | None = None,
+    route_params: dict[str, str] | None = None,
+) -> func.HttpRequest:
+    if isinstance(body, dict | list):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+    return func.HttpRequest(
+        method=method,
+        url=f"{ORIGIN}/api/{path}" + (f"?{query}" if query else ""),
+        headers={"content-type": "application/json"},
+        params=params or {},
+        route_params=route_params or {},
+        body=body or b"",
+    )
+
+
+def body_of(response: func.HttpResponse) -> Any:
+    assert response.mimetype == "application/json" or (
+        response.headers.get("Content-Type") == "application/json"
+    )
+    return json.loads(response.get_body())
+
+
+# -- POST /api/runs --
+
+
+def test_start_answers_202_with_the_check_status_payload(
+    functions: dict[str, Any], client: FakeDurableClient, app_settings: None
+) -> None:
+    response = call(
+        functions, "start_run_http", request("POST", "runs", {"question": SEED}), client
+    )
+    assert response.status_code == 202
+    payload = body_of(response)
+    assert payload["id"] == "inst0001"
+    assert payload["statusQueryGetUri"].startswith(f"{ORIGIN}/runtime/webhooks/durabletask/")
+    assert "inst0001" in payload["statusQueryGetUri"]
+    assert response.headers["Location"] == payload["statusQueryGetUri"]
+    assert {"sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri"} <= payload.keys()
+
+    ((name, plan_json),) = client.started()
+    assert name == "run_orchestrator"
+    plan = RunPlan.from_json(plan_json)
+    assert plan == RunPlan(
+        question=SEED,
+        backend=Backend.ASSISTANTS,
+        instructions="Be brief.",
+        tools=app_registry().names(),
+        model="dep-1",
+        deadline_seconds=300,
+        poll_initial_ms=250,
+        poll_max_ms=4000,
+        max_steps=7,
+    )
+
+
+def test_start_takes_the_request_overrides(
+    functions: dict[str, Any], client: FakeDurableClient, app_settings: None
+) -> None:
+    body = {
+        "question": "q?",
+        "backend": "responses",
+        "instructions": "",
+        "tools": ["get_flights", "get_flights"],
+        "model": "other-deployment",
+        "deadline_seconds": 60,
+    }
+    assert (
+        call(functions, "start_run_http", request("POST", "runs", body), client).status_code == 202
+    )
+    plan = RunPlan.from_json(client.started()[0][1])
+    assert (plan.backend, plan.instructions, plan.tools, plan.model, plan.deadline_seconds) == (
+        Backend.RESPONSES,
+        "",
+        ["get_flights"],
+        "other-deployment",
+        60,
+    )
+
+
+def test_start_with_wait_answers_200_with_the_result_when_it_is_ready(
+    functions: dict[str, Any], client: FakeDurableClient, app_settings: None
+) -> None:
+    result = RunResult(
+        outcome=Outcome.COMPLETED,
+        answer="1860 flights",
+        backend=Backend.RESPONSES,
+        started_at="2026-03-01T12:00:00+00:00",
+        finished_at="2026-03-01T12:00:04+00:00",
+    )
+    client.on_start = {"complete_after_checks": 2, "pending_output": result.to_json()}
+    req = request("POST", "runs", {"question": SEED}, params={"wait": "5"})
+    response = call(functions, "start_run_http", req, client)
+    assert response.status_code == 200
+    body = body_of(response)
+    assert RunResult.from_json({k: v for k, v in body.items() if k in RunResult.model_fields}) == (
+        result
+    )
+    assert body["id"] == "inst0001"
+    assert body["statusQueryGetUri"].startswith(f"{ORIGIN}/runtime/webhooks/durabletask/")
+
+
+def test_start_with_wait_falls_back_to_202_when_not_done_in_time(
+    functions: dict[str, Any], client: FakeDurableClient, app_settings: None
+) -> None:
+    req = request("POST", "runs", {"question": SEED}, params={"wait": "1"})
+    response = call(functions, "start_run_http", req, client)
+    assert response.status_code == 202
+    assert body_of(response)["id"] == "inst0001"
+    assert sum(1 for method, _ in client.calls if method == "GET") >= 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({}, "question", "is required"),
+        ({"question": ""}, "question", "at least 1 character"),
+        ({"question": 42}, "question", "valid string"),
+        ({"question": "q", "tools": ["get_flights", "launch_rockets"]}, "tools", "launch_rockets"),
+        ({"question": "q", "tools": "get_flights"}, "tools", "valid list"),
+        ({"question": "q", "backend": "gemini"}, "backend", "assistants"),
+        ({"question": "q", "deadline_seconds": "soon"}, "deadline_seconds", "integer"),
+        ({"question": "q", "deadline_seconds": 1}, "deadline_seconds", "greater than or equal"),
+        ({"question": "q", "model": ""}, "model", "at least 1 character"),
+        ({"question": "q", "temperature": 2}, "temperature", "not a known field"),
+        ("not json at all", "body", "not valid JSON"),
+        ('["question"]', "body", "JSON object"),
+        ("", "body", "JSON object"),
+        (b"\xff\xfe", "body", "not valid JSON"),
+    ],
+)
+def test_start_refuses_a_bad_body_naming_the_field(
+    functions: dict[str, Any],
+    client: FakeDurableClient,
+    app_settings: None,
+    body: Any,
+    field: str,
+    words: str,
+) -> None:
+    response = call(functions, "start_run_http", request("POST", "runs", body), client)
+    assert response.status_code == 400
+    error = body_of(response)
+    assert error["error"] == "bad_request"
+    assert error["fields"] == [field]
+    assert field in error["message"] and words in error["message"]
+    assert client.started() == []
+
+
+def test_start_refuses_a_body_over_the_size_limit(
+    functions: dict[str, Any], client: FakeDurableClient, app_settings: None
+) -> None:
+    body = json.dumps({"question": "x" * MAX_BODY_BYTES})
+    response = call(functions, "start_run_http", request("POST", "runs", body), client)
+    assert response.status_code == 400
+    assert body_of(response)["fields"] == ["body"]
+    assert str(MAX_BODY_BYTES) in body_of(response)["message"]
+    assert client.started() == []
+
+
+@pytest.mark.parametrize("wait", ["abc", "-1", str(MAX_WAIT_SECONDS + 1), "2.5"])
+def test_start_refuses_a_bad_wait(
+    functions: dict[str, Any], client: FakeDurableClient, app_settings: None, wait: str
+) -> None:
+    req = request("POST", "runs", {"question": SEED}, params={"wait": wait})
+    response = call(functions, "start_run_http", req, client)
+    assert response.status_code == 400
+    assert body_of(response)["fields"] == ["wait"]
+    assert client.started() == []
+
+
+def test_start_with_missing_settings_answers_500_naming_them(
+    functions: dict[str, Any], client: FakeDurableClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "dep-1")
+    get_settings.cache_clear()
+    try:
+        response = call(
+            functions, "start_run_http", request("POST", "runs", {"question": "q"}), client
+        )
+    finally:
+        get_settings.cache_clear()
+    assert response.status_code == 500
+    error = body_of(response)
+    assert error["error"] == "configuration_error"
+    assert "AZURE_OPENAI_ENDPOINT" in error["message"]
+    assert "Traceback" not in error["message"]
+    assert client.started() == []
+
+
+# -- GET /api/runs/{id} --
+
+
+def get_run(functions: dict[str, Any], client: FakeDurableClient, instance_id: str) -> Any:
+    req = request("GET", f"runs/{instance_id}", route_params={"instance_id": instance_id})
+    return call(functions, "get_run_http", req, client)
+
+
+def test_status_of_an_unknown_run_is_404(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    response = get_run(functions, client, "nope")
+    assert response.status_code == 404
+    assert body_of(response)["error"] == "not_found"
+
+
+def test_status_while_running_shows_the_progress(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    progress = Progress(
+        phase=Phase.RUNNING_TOOLS,
+        step=2,
+        tool_calls=3,
+        usage=Usage(prompt_tokens=5, completion_tokens=6, total_tokens=11),
+        backend=Backend.ASSISTANTS,
+    )
+    client.add("i-1", "Running", custom_status=progress.to_json())
+    view = body_of(get_run(functions, client, "i-1"))
+    assert view["runtime_status"] == "Running" and view["done"] is False
+    assert (view["phase"], view["steps"], view["tool_call_count"]) == ("running_tools", 2, 3)
+    assert view["usage"]["total_tokens"] == 11
+    assert view["answer"] is None and view["tool_calls"] == []
+    assert view["created_at"].startswith("2026-03-01T12:00:00")
+
+
+def test_status_between_executions_reads_as_running(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    client.add("i-1", "ContinuedAsNew")
+    assert body_of(get_run(functions, client, "i-1"))["runtime_status"] == "Running"
+
+
+def test_status_when_done_has_the_answer_trace_usage_and_timings(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    trace = ToolTrace(
+        step=1, call_id="c1", name="get_flights", arguments='{"date_1": "a"}', output="{}", ok=True
+    )
+    result = RunResult(
+        outcome=Outcome.COMPLETED,
+        answer="42",
+        backend=Backend.RESPONSES,
+        tool_calls=[trace],
+        usage=Usage(prompt_tokens=1, completion_tokens=2, total_tokens=3),
+        steps=1,
+        started_at="2026-03-01T12:00:00+00:00",
+        finished_at="2026-03-01T12:00:02.500000+00:00",
+    )
+    done = Progress(phase=Phase.DONE, step=1, tool_calls=1).to_json()
+    client.add("i-1", "Completed", output=result.to_json(), custom_status=done)
+    view = body_of(get_run(functions, client, "i-1"))
+    assert view["done"] is True and view["runtime_status"] == "Completed"
+    assert (view["outcome"], view["answer"], view["error"]) == ("completed", "42", None)
+    assert view["tool_calls"] == [trace.to_json()]
+    assert view["usage"]["total_tokens"] == 3
+    assert view["duration_seconds"] == 2.5
+
+
+def test_status_of_a_run_that_ended_badly_shows_why(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    result = RunResult(
+        outcome=Outcome.DEADLINE_EXCEEDED,
+        reason="the run did not finish within its deadline of 60 s",
+        backend=Backend.RESPONSES,
+        started_at="2026-03-01T12:00:00+00:00",
+        finished_at="2026-03-01T12:01:00+00:00",
+    )
+    client.add("i-1", "Completed", output=result.to_json())
+    view = body_of(get_run(functions, client, "i-1"))
+    assert (view["outcome"], view["answer"]) == ("deadline_exceeded", None)
+    assert "deadline" in view["error"]
+
+    message = "Orchestrator function 'run_orchestrator' failed: poll_run failed"
+    client.add("i-2", "Failed", output=message)
+    view = body_of(get_run(functions, client, "i-2"))
+    assert (view["runtime_status"], view["done"], view["error"]) == ("Failed", True, message)
+
+
+# -- POST /api/runs/{id}/cancel --
+
+
+def cancel(
+    functions: dict[str, Any], client: FakeDurableClient, instance_id: str, body: Any = None
+) -> Any:
+    req = request(
+        "POST", f"runs/{instance_id}/cancel", body, route_params={"instance_id": instance_id}
+    )
+    return call(functions, "cancel_run_http", req, client)
+
+
+def test_cancel_raises_the_event_the_orchestrator_waits_for(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    instance = client.add("i-1", "Running")
+    response = cancel(functions, client, "i-1")
+    assert response.status_code == 202
+    assert body_of(response) == {"id": "i-1", "status": "cancel_requested"}
+    assert response.headers["Location"] == f"{ORIGIN}/api/runs/i-1"
+    assert instance.events == [(CANCEL_EVENT, {"reason": None})]
+
+
+def test_cancel_passes_the_callers_reason_on(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    instance = client.add("i-1", "Running")
+    assert cancel(functions, client, "i-1", {"reason": "wrong question"}).status_code == 202
+    assert instance.events == [(CANCEL_EVENT, {"reason": "wrong question"})]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("nope", "body"),
+        ({"why": "x"}, "body"),
+        ({"reason": 5}, "reason"),
+        ({"reason": "x" * 501}, "reason"),
+    ],
+)
+def test_cancel_refuses_a_bad_body(
+    functions: dict[str, Any], client: FakeDurableClient, body: Any, field: str
+) -> None:
+    instance = client.add("i-1", "Running")
+    response = cancel(functions, client, "i-1", body)
+    assert response.status_code == 400
+    assert body_of(response)["fields"] == [field]
+    assert instance.events == []
+
+
+def test_cancel_of_an_unknown_run_is_404(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    assert cancel(functions, client, "nope").status_code == 404
+
+
+@pytest.mark.parametrize("status", ["Completed", "Failed", "Terminated"])
+def test_cancel_of_a_finished_run_is_409(
+    functions: dict[str, Any], client: FakeDurableClient, status: str
+) -> None:
+    instance = client.add("i-1", status)
+    response = cancel(functions, client, "i-1")
+    assert response.status_code == 409
+    assert status in body_of(response)["message"]
+    assert instance.events == []
+
+
+def test_cancel_racing_the_end_of_the_run_is_409(
+    functions: dict[str, Any], client: FakeDurableClient
+) -> None:
+    client.add("i-1", "Running")
+    client.gone_on_raise = True  # it finished between the status check and the event
+    assert cancel(functions, client, "i-1").status_code == 409
+
+
+# -- GET /api/tools --
+
+
+def test_tools_lists_every_registered_tool_with_its_schema(
+    functions: dict[str, Any], app_settings: None
+) -> None:
+    response = call(functions, "list_tools_http", request("GET", "tools"))
+    assert response.status_code == 200
+    tools = {t["name"]: t for t in body_of(response)["tools"]}
+    assert set(tools) == set(app_registry().names())
+    flights = tools["get_flights"]
+    assert flights["parameters"]["required"] == ["date_1", "date_2"]
+    assert flights["parameters"]["properties"]["date_1"]["type"] == "string"
+    assert flights["description"].startswith("Get the number of flights")
