@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from durable_assistant.model import ToolCall
+from durable_assistant import service
+from durable_assistant.model import ToolCall, ToolInvocation
 from durable_assistant.settings import SettingsError
 from durable_assistant.tools import app_registry, default_registry
 
@@ -35,15 +38,24 @@ def fresh_registry(app_env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     app_registry.cache_clear()
 
 
-def test_tools_of_the_named_modules_join_the_builtin_ones(
-    fresh_registry: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    package = tmp_path / "mytools_pkg"
+@pytest.fixture
+def tool_module(fresh_registry: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A never-imported package of the user's own with one tool module; its name."""
+    package_name = f"mytools_{uuid.uuid4().hex[:8]}"
+    package = tmp_path / package_name
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "loud.py").write_text(MODULE_SOURCE)
     fresh_registry.syspath_prepend(str(tmp_path))
-    fresh_registry.setenv("TOOL_MODULES", " mytools_pkg.loud , ")
+    yield f"{package_name}.loud"
+    for name in (package_name, f"{package_name}.loud"):
+        sys.modules.pop(name, None)
+
+
+def test_tools_of_the_named_modules_join_the_builtin_ones(
+    fresh_registry: pytest.MonkeyPatch, tool_module: str
+) -> None:
+    fresh_registry.setenv("TOOL_MODULES", f" {tool_module} , ")
 
     assert "shout" not in default_registry
     registry = app_registry()
@@ -56,6 +68,18 @@ def test_tools_of_the_named_modules_join_the_builtin_ones(
     )
     assert result.ok
     assert result.output == "HI!"
+
+
+def test_the_tool_activity_runs_them_in_a_process_that_never_listed_tools(
+    fresh_registry: pytest.MonkeyPatch, tool_module: str
+) -> None:
+    fresh_registry.setenv("TOOL_MODULES", tool_module)
+    call = ToolCall(call_id="c2", name="shout", arguments='{"text": "again"}')
+
+    result = service.run_tool(ToolInvocation(instance_id="i1", call=call, allowed_tools=["shout"]))
+
+    assert result.ok, result.output
+    assert result.output == "AGAIN!"
 
 
 def test_without_the_setting_only_builtin_tools_are_there(
