@@ -39,23 +39,29 @@ def local_settings(app_dir: Path) -> dict[str, str]:
 
 
 def ask(base_url: str, question: str, wait_seconds: int) -> dict[str, object]:
-    """POST the question and wait for the answer (the API's ?wait=N)."""
+    """POST the question and wait for the run to end (the API's ?wait=N, then polling).
+
+    Returns the run's status from `GET /api/runs/{id}`, plus its `status_url`.
+    """
     reply = requests.post(
         f"{base_url}/api/runs",
         params={"wait": wait_seconds},
         json={"question": question},
         timeout=wait_seconds + 30,
     )
-    body: dict[str, object] = reply.json()
-    if reply.status_code == 202:  # not done in time: poll its status until it is
-        status_url = str(reply.headers.get("Location") or body["statusQueryGetUri"])
-        instance_id = str(body["id"])
-        for _ in range(wait_seconds * 2):
-            time.sleep(0.5)
-            status = requests.get(f"{base_url}/api/runs/{instance_id}", timeout=10).json()
-            if status.get("runtime_status") not in ("Pending", "Running"):
-                return {"id": instance_id, "statusQueryGetUri": status_url, **status}
-    return body
+    body = reply.json()
+    if reply.status_code not in (200, 202):
+        return {"error": body}
+    handle = body.get("handle") if reply.status_code == 200 else None
+    instance_id = str(handle["instance_id"] if isinstance(handle, dict) else body["id"])
+    status_url = f"{base_url}/api/runs/{instance_id}"
+    status: dict[str, object] = {}
+    for _ in range(wait_seconds * 2):
+        status = requests.get(status_url, timeout=10).json()
+        if status.get("done"):
+            break
+        time.sleep(0.5)
+    return {**status, "status_url": status_url}
 
 
 class LocalStack:
@@ -116,11 +122,10 @@ class LocalStack:
 
 
 def print_result(result: dict[str, object]) -> bool:
-    """Print the answer and the status URL; False when there is no answer."""
-    output = result.get("output")
-    answer = output.get("answer") if isinstance(output, dict) else result.get("answer")
+    """Print the answer and the status URL; False (and the whole status) when no answer."""
+    answer = result.get("answer")
     print(f"answer: {answer}", flush=True)
-    print(f"status: {result.get('statusQueryGetUri') or result.get('id')}", flush=True)
+    print(f"status: {result.get('status_url')}", flush=True)
     if not answer:
         print(json.dumps(result, indent=2), flush=True)
     return bool(answer)
