@@ -162,6 +162,7 @@ def resolve_plan(request: RunRequest, settings: Settings, registry: ToolRegistry
         poll_initial_ms=settings.poll_initial_ms,
         poll_max_ms=settings.poll_max_ms,
         max_steps=settings.max_steps,
+        history_event_limit=settings.history_event_limit,
     )
 
 

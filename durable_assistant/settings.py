@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     poll_max_ms: int = Field(default=5_000, ge=50, le=300_000)
     run_deadline_seconds: int = Field(default=600, ge=5, le=86_400)
     max_steps: int = Field(default=50, ge=1, le=1_000)
+    history_event_limit: int = Field(default=400, ge=50, le=10_000)
 
     # Tools
     tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)

@@ -48,6 +48,7 @@ def app_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "POLL_INITIAL_MS": "250",
         "POLL_MAX_MS": "4000",
         "MAX_STEPS": "7",
+        "HISTORY_EVENT_LIMIT": "120",
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
@@ -135,6 +136,7 @@ def test_start_answers_202_with_the_check_status_payload(
         poll_initial_ms=250,
         poll_max_ms=4000,
         max_steps=7,
+        history_event_limit=120,
     )
 
 
