@@ -1,0 +1,200 @@
+"""The ASGI application: URL forms, auth, faults, dispatch, error rendering.
+
+Order per request: admin prefix (served as is) -> API path -> route -> count ->
+auth -> request latency -> injected fault -> handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from emulator import assistants_api, chat, responses_api, runs
+from emulator.admin import PREFIX as ADMIN_PREFIX
+from emulator.admin import handle_admin
+from emulator.auth import authorized
+from emulator.config import ConfigError, Latency
+from emulator.errors import (
+    ApiError,
+    bad_request,
+    rate_limited,
+    route_not_found,
+    server_error,
+    unauthorized,
+)
+from emulator.routing import Ctx, Reply, Router
+from emulator.state import EmulatorState
+
+logger = logging.getLogger(__name__)
+
+FAULT_HEADER = "x-emulator-fault"
+LATENCY_HEADER = "x-emulator-latency-ms"
+POLL_HEADER = "openai-poll-after-ms"
+UNUSABLE_JSON = (
+    "We could not parse the JSON body of your request. The API expects a JSON payload, "
+    "but what was sent was not valid JSON."
+)
+_DROPPED = "ASGI callable returned without completing response."
+
+
+class _HideDroppedConnections(logging.Filter):
+    """Keep uvicorn from logging as an error the connections dropped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != _DROPPED
+
+
+def _hide_dropped_connection_errors() -> None:
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideDroppedConnections) for f in server_log.filters):
+        server_log.addFilter(_HideDroppedConnections())
+
+
+def api_path(path: str) -> tuple[str, bool] | None:
+    """The API path behind a URL form, and whether `api-version` is required for it.
+
+    `/openai/v1/<p>` and `/v1/<p>` (OpenAI client with the v1 base URL) need no
+    api-version; `/openai/<p>` and `/openai/deployments/<d>/<p>` (AzureOpenAI) do.
+    """
+    for prefix in ("/openai/v1/", "/v1/"):
+        if path.startswith(prefix):
+            return "/" + path[len(prefix) :], False
+    if path.startswith("/openai/deployments/"):
+        parts = path.split("/", 4)
+        return ("/" + parts[4], True) if len(parts) == 5 else None
+    if path.startswith("/openai/"):
+        return path[len("/openai") :], True
+    return None
+
+
+class EmulatorApp:
+    """The emulator as an ASGI callable over one `EmulatorState`."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+        self.router = Router(
+            assistants_api.ROUTES + runs.ROUTES + responses_api.ROUTES + chat.ROUTES
+        )
+        _hide_dropped_connection_errors()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        if request.url.path.startswith(ADMIN_PREFIX):
+            response: Response | None = await handle_admin(self.state, request)
+        else:
+            response = await self._serve(request, send)
+        if response is not None:
+            await response(scope, receive, send)
+
+    async def _serve(self, request: Request, send: Send) -> Response | None:
+        """Answer an API request; None when the connection was dropped on purpose."""
+        method = request.method
+        try:
+            resolved = api_path(request.url.path)
+            matched = self.router.match(method, resolved[0]) if resolved else None
+            if resolved is None or matched is None:
+                self.state.requests[f"{method} (unmatched)"] += 1
+                raise route_not_found()
+            route, params = matched
+            self.state.requests[f"{method} {route.template}"] += 1
+            if resolved[1] and "api-version" not in request.query_params:
+                raise bad_request(
+                    "Missing required query parameter 'api-version'.", param="api-version"
+                )
+            if not authorized(request.headers, self.state.api_key, self.state.token):
+                raise unauthorized()
+            await self._delay(request)
+            fault = self.state.pick_fault(method, route.template, request.headers.get(FAULT_HEADER))
+            if fault == "drop":
+                await _drop(send)
+                return None
+            if fault is not None:
+                raise self._fault_error(fault)
+            ctx = Ctx(
+                state=self.state,
+                params=params,
+                query=request.query_params,
+                headers=request.headers,
+                body=await _json_body(request),
+            )
+            reply = await route.handler(ctx)
+        except ApiError as error:
+            return _error_response(error)
+        return self._reply(reply)
+
+    async def _delay(self, request: Request) -> None:
+        asked = request.headers.get(LATENCY_HEADER)
+        try:
+            latency = Latency.parse(asked) if asked else self.state.controls.request_latency_ms
+        except ConfigError as error:
+            raise bad_request(str(error), param=LATENCY_HEADER) from error
+        seconds = latency.sample_seconds(self.state.rng)
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+
+    def _fault_error(self, fault: str) -> ApiError:
+        if fault == "429":
+            controls = self.state.controls
+            return rate_limited(controls.retry_after, controls.retry_after_ms)
+        if fault in ("500", "503"):
+            return server_error(int(fault))
+        return bad_request(f"Unknown {FAULT_HEADER} {fault!r}: use 429, 500, 503 or drop.")
+
+    def _reply(self, reply: Reply) -> Response:
+        headers = {"x-request-id": str(uuid.uuid4()), **reply.headers}
+        poll_after = self.state.controls.poll_after_ms
+        if reply.poll_hint and poll_after is not None:
+            headers[POLL_HEADER] = str(poll_after)
+        return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+def _error_response(error: ApiError) -> Response:
+    headers = {"x-request-id": str(uuid.uuid4()), **error.headers}
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise bad_request(UNUSABLE_JSON) from error
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body
+
+
+async def _drop(send: Send) -> None:
+    """Start an answer and stop halfway: the client sees the connection break."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,150 @@
+"""Chat completions: conversions between chat messages and Responses items, and the endpoint.
+
+The endpoint (`POST /chat/completions`, also under `/openai/deployments/<d>/`)
+answers with the scripted model, so an emulator can be the upstream of
+another one's proxy model, or serve apps that use chat completions directly.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from emulator.errors import NO_STREAMING, bad_request, invalid_type
+from emulator.history import check_tool_outputs, replay
+from emulator.items import input_items, item_text, output_text
+from emulator.model import Decision, count_tokens
+from emulator.routing import Ctx, Reply, Route, require_object
+
+Json = dict[str, Any]
+
+
+def chat_to_items(messages: Any) -> list[Json]:
+    """Chat messages as Responses input items (message, function_call, function_call_output)."""
+    if not isinstance(messages, list) or not messages:
+        raise invalid_type("messages", "a non-empty array")
+    raw: list[Json] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise invalid_type(f"messages[{index}]", "an object")
+        role = message.get("role")
+        content = message.get("content")
+        if role == "tool":
+            raw.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": message.get("tool_call_id"),
+                    "output": content if isinstance(content, str) else json.dumps(content),
+                }
+            )
+            continue
+        if content:
+            raw.append({"role": "system" if role == "developer" else role, "content": content})
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            raw.append(
+                {
+                    "type": "function_call",
+                    "call_id": call.get("id"),
+                    "name": function.get("name"),
+                    "arguments": function.get("arguments", "{}"),
+                }
+            )
+    return input_items(raw, "messages")
+
+
+def items_to_chat(items: list[Json], instructions: str | None) -> list[Json]:
+    """Responses items (and instructions) as chat messages, for an upstream model."""
+    messages: list[Json] = [{"role": "system", "content": instructions}] if instructions else []
+    for item in items:
+        if item["type"] == "message":
+            messages.append({"role": item["role"], "content": item_text(item)})
+        elif item["type"] == "function_call":
+            call = {
+                "id": item["call_id"],
+                "type": "function",
+                "function": {"name": item["name"], "arguments": item["arguments"]},
+            }
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "assistant" and "tool_calls" in last:
+                last["tool_calls"].append(call)
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif item["type"] == "function_call_output":
+            messages.append(
+                {"role": "tool", "tool_call_id": item["call_id"], "content": output_text(item)}
+            )
+    return messages
+
+
+def chat_tools(tools: list[Json]) -> list[Json]:
+    """Function tools in the chat format, from either the Assistants or the Responses form."""
+    wrapped: list[Json] = []
+    for tool in tools:
+        if tool.get("type") != "function":
+            continue
+        if isinstance(tool.get("function"), dict):
+            wrapped.append({"type": "function", "function": tool["function"]})
+        else:
+            function = {k: v for k, v in tool.items() if k != "type" and v is not None}
+            wrapped.append({"type": "function", "function": function})
+    return wrapped
+
+
+def completion_body(decision: Decision, model: str, prompt_tokens: int, now: float) -> Json:
+    """A `chat.completion` object carrying the decision."""
+    if decision.is_answer:
+        message: Json = {"role": "assistant", "content": decision.text, "refusal": None}
+        completion = count_tokens(decision.text)
+        finish = "stop"
+    else:
+        message = {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "tool_calls": [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in decision.calls
+            ],
+        }
+        completion = sum(count_tokens(c.name + c.arguments) for c in decision.calls)
+        finish = "tool_calls"
+    return {
+        "id": "chatcmpl-" + secrets.token_hex(12),
+        "object": "chat.completion",
+        "created": int(now),
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": finish, "logprobs": None, "message": message}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        },
+    }
+
+
+async def create_chat_completion(ctx: Ctx) -> Reply:
+    """POST /chat/completions, answered by the script (never by the proxy)."""
+    if ctx.body.get("stream"):
+        raise bad_request(NO_STREAMING, param="stream")
+    model = str(require_object(ctx.body, "model"))
+    history = chat_to_items(require_object(ctx.body, "messages"))
+    check_tool_outputs(history)
+    tools = ctx.body.get("tools") or []
+    if not isinstance(tools, list):
+        raise invalid_type("tools", "an array")
+    offered = {t["function"]["name"] for t in chat_tools(tools) if "name" in t["function"]}
+    if ctx.body.get("tool_choice") == "none":
+        offered = set()
+    episode = replay(ctx.state, history, None)
+    decision = episode.decide(offered, parallel=ctx.body.get("parallel_tool_calls", True))
+    prompt = count_tokens("\n".join(item_text(i) or str(i.get("output", "")) for i in history))
+    return Reply(completion_body(decision, model, prompt, ctx.state.clock()))
+
+
+ROUTES = [Route("POST", "/chat/completions", create_chat_completion)]

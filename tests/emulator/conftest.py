@@ -1,0 +1,95 @@
+"""Fixtures: one emulator for the session (reset before each test) and real SDK clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from openai import AzureOpenAI, OpenAI
+from pydantic import BaseModel
+
+from emulator.testing import RunningEmulator, running_emulator
+
+KEY = "emulator-key"
+API_VERSION = "2024-05-01-preview"
+QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
+TWO_CATS = "When were my cats Mike and Tom born?"
+CAT_BORN = "2015-04-24"
+FLIGHTS = 2172  # days from 2015-04-24 to 2021-04-04
+POLL_MS = 5
+
+FUNCTIONS: list[dict[str, Any]] = [
+    {
+        "name": "my_cat_born_date",
+        "description": "The birth date of a cat.",
+        "parameters": {
+            "type": "object",
+            "properties": {"cat_name": {"type": "string"}},
+            "required": ["cat_name"],
+        },
+    },
+    {
+        "name": "get_flights",
+        "description": "The number of flights between two dates.",
+        "parameters": {
+            "type": "object",
+            "properties": {"date_1": {"type": "string"}, "date_2": {"type": "string"}},
+            "required": ["date_1", "date_2"],
+        },
+    },
+]
+ASSISTANT_TOOLS: list[Any] = [{"type": "function", "function": f} for f in FUNCTIONS]
+RESPONSE_TOOLS: list[Any] = [{"type": "function", **f} for f in FUNCTIONS]
+
+
+def my_cat_born_date(cat_name: str) -> dict[str, str]:
+    """The seed's tool, with a fixed date so the answer is known."""
+    return {"cat_born_date": CAT_BORN if cat_name == "Mike" else "2019-01-01"}
+
+
+def get_flights(date_1: str, date_2: str) -> dict[str, int]:
+    """The seed's other tool: the days between the two dates."""
+    return {"flights": abs((date.fromisoformat(date_2) - date.fromisoformat(date_1)).days)}
+
+
+def run_tool(name: str, arguments: str) -> str:
+    """Run one requested call and give its output as the model expects it (JSON text)."""
+    tools: dict[str, Callable[..., dict[str, Any]]] = {
+        "my_cat_born_date": my_cat_born_date,
+        "get_flights": get_flights,
+    }
+    return json.dumps(tools[name](**json.loads(arguments)))
+
+
+def strict(model: type[BaseModel], body: Any) -> None:
+    """Fail unless `body` validates strictly against the SDK's own type."""
+    model.model_validate(body, strict=True)
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[RunningEmulator]:
+    with running_emulator(api_key=KEY, poll_after_ms=POLL_MS) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emulator_session: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The session's emulator, empty and with its starting controls."""
+    emulator_session.reset()
+    yield emulator_session
+    emulator_session.reset()
+
+
+@pytest.fixture
+def azure(emu: RunningEmulator) -> AzureOpenAI:
+    """The client the app uses for Assistants."""
+    return AzureOpenAI(azure_endpoint=emu.url, api_key=KEY, api_version=API_VERSION, max_retries=2)
+
+
+@pytest.fixture
+def v1(emu: RunningEmulator) -> OpenAI:
+    """The client the app uses for Responses (v1 base URL, key sent as Bearer)."""
+    return OpenAI(base_url=emu.url + "/openai/v1/", api_key=KEY, max_retries=2)
