@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from pydantic import AliasChoices
 
 from durable_assistant.backends import ModelBackend
 from durable_assistant.clients import ModelClients, build_clients, reset_clients
@@ -21,7 +22,7 @@ from durable_assistant.model import (
     SubmitInput,
     ToolResult,
 )
-from durable_assistant.objects import MemoryRecorder
+from durable_assistant.objects import MemoryRecorder, ObjectRecorder
 from durable_assistant.recorder import get_recorder
 from durable_assistant.service import backend_for
 from durable_assistant.settings import Settings, get_settings
@@ -30,22 +31,18 @@ from durable_assistant.tools import default_registry
 if TYPE_CHECKING:
     from emulator.testing import RunningEmulator
 
-SETTING_NAMES = (
-    "AZURE_OPENAI_ENDPOINT",
-    "AZURE_OPENAI_DEPLOYMENT",
-    "AZURE_OPENAI_API_KEY",
-    "AZURE_CLIENT_ID",
-    "OPENAI_API_VERSION",
-    "OPENAI_MAX_RETRIES",
-    "OPENAI_TIMEOUT_SECONDS",
-    "ASSISTANT_BACKEND",
-    "RESPONSES_BACKGROUND",
-    "POLL_INITIAL_MS",
-    "POLL_MAX_MS",
-    "TOOL_TIMEOUT_SECONDS",
-    "TOOL_OUTPUT_MAX_CHARS",
-    "OPENAI_API_KEY",
-)
+
+def setting_names() -> list[str]:
+    """Every environment variable the settings read (aliases included), and the SDK's key."""
+    names = {"OPENAI_API_KEY"}
+    for field_name, info in Settings.model_fields.items():
+        names.add(field_name.upper())
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(str(choice) for choice in info.validation_alias.choices)
+    return sorted(names)
+
+
+SETTING_NAMES = setting_names()
 
 
 def reset_caches() -> None:
@@ -169,7 +166,7 @@ class Harness:
     kind: Backend
     backend: ModelBackend
     clients: ModelClients
-    recorder: MemoryRecorder
+    recorder: ObjectRecorder
     emulator: RunningEmulator
     instance_id: str = "inst-test"
 
@@ -223,10 +220,12 @@ def make_harness(
     settings: Settings,
     *,
     clients: ModelClients | None = None,
+    recorder: ObjectRecorder | None = None,
 ) -> Harness:
-    """A harness whose clients are built the way the app builds them (or are given)."""
+    """A harness whose clients are built the way the app builds them (or are given),
+    recording in memory unless given a recorder (the Table ledger, say)."""
     clients = clients or build_clients(settings)
-    recorder = MemoryRecorder()
+    recorder = recorder or MemoryRecorder()
     backend = backend_for(kind, settings, recorder, clients=clients, registry=default_registry)
     return Harness(kind=kind, backend=backend, clients=clients, recorder=recorder, emulator=emu)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import openai
 import pytest
 
+from durable_assistant.ledger import TableLedger
 from durable_assistant.model import Backend, RunHandle, RunStatus
 from emulator.testing import RunningEmulator
 from tests.core.conftest import DEPLOYMENT, Harness, emulator_settings, make_harness
@@ -64,10 +67,23 @@ def test_teardown_mid_run_leaves_nothing(harness: Harness) -> None:
     assert set(harness.live().values()) == {0}
 
 
+@pytest.fixture(params=["memory", "table-ledger"])
+def recorded(request: pytest.FixtureRequest, harness: Harness) -> Harness:
+    """The harness's backend recording in memory, or in a Table ledger on Azurite."""
+    if request.param == "memory":
+        return harness
+    ledger = TableLedger.from_connection_string(
+        request.getfixturevalue("azurite"), "ledger" + uuid.uuid4().hex[:16], retry_total=1
+    )
+    settings = emulator_settings(harness.emulator.url)
+    return make_harness(harness.kind, harness.emulator, settings, recorder=ledger)
+
+
 def test_objects_whose_handle_was_lost_are_torn_down_from_the_recorder(
-    harness: Harness,
+    recorded: Harness,
 ) -> None:
     """An activity failed after creating something, so its new handle never came back."""
+    harness = recorded
     start = harness.start_input()
     if harness.kind is Backend.ASSISTANTS:
         # the assistant exists; creating the thread fails past the SDK's retries
@@ -89,6 +105,9 @@ def test_objects_whose_handle_was_lost_are_torn_down_from_the_recorder(
     assert report.deleted
     assert report.failed == []
     assert set(harness.live().values()) == {0}
+    recorded_objects = harness.recorder.objects_of(start.instance_id)
+    assert {o.object_id for o in recorded_objects} == set(report.deleted)
+    assert all(o.deleted for o in recorded_objects)
 
 
 def test_a_delete_that_fails_is_reported_and_retried_by_the_next_teardown(
