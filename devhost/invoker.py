@@ -1,0 +1,102 @@
+"""Call an indexed function the way the Python worker does.
+
+Parameters are filled by binding name; `context` gets a `func.Context`; coroutine
+functions run on the host's single event loop (the SDK's durable client keeps one
+aiohttp session for the process, bound to that loop) and plain functions on threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import azure.functions as func
+
+from devhost.indexer import IndexedFunction
+
+
+class InvocationContext(func.Context):
+    """The `context` parameter handed to functions that ask for one."""
+
+    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+        self._invocation_id = invocation_id
+        self._function_name = function_name
+        self._function_directory = function_directory
+        self._local = threading.local()
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return self._function_directory
+
+    @property
+    def trace_context(self) -> Any:
+        return None
+
+    @property
+    def retry_context(self) -> Any:
+        return None
+
+
+ClientJson = Callable[[dict[str, Any]], str]
+
+
+class Invoker:
+    """Runs user functions; knows how to fill every parameter the indexer accepted."""
+
+    def __init__(self, app_dir: str, client_json: ClientJson, executor: Executor | None = None):
+        self._app_dir = app_dir
+        self._client_json = client_json
+        self._executor = executor
+
+    def arguments(
+        self, function: IndexedFunction, trigger_value: Any, invocation_id: str
+    ) -> dict[str, Any]:
+        """Keyword arguments for one call: trigger, durable clients, context."""
+        kwargs: dict[str, Any] = {}
+        for binding in function.bindings:
+            name = str(binding["name"])
+            if name == "$return" or name not in function.parameters:
+                continue
+            if binding is function.trigger or name == function.trigger_name:
+                kwargs[name] = trigger_value
+            elif binding.get("type") == "durableClient":
+                kwargs[name] = self._client_json(binding)
+            else:
+                kwargs[name] = None
+        if function.wants_context:
+            kwargs["context"] = InvocationContext(invocation_id, function.name, self._app_dir)
+        return kwargs
+
+    async def call(
+        self,
+        function: IndexedFunction,
+        trigger_value: Any,
+        *,
+        invocation_id: str | None = None,
+        executor: Executor | None = None,
+    ) -> Any:
+        """Invoke and return the function's return value (exceptions propagate)."""
+        kwargs = self.arguments(function, trigger_value, invocation_id or str(uuid.uuid4()))
+        if function.is_async:
+            return await function.func(**kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            executor or self._executor, functools.partial(function.func, **kwargs)
+        )

@@ -1,0 +1,223 @@
+"""Orchestration patterns end to end over HTTP, through the SDK's replay executor."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from devhost.testing import DevhostProcess
+
+
+def test_chaining(host: DevhostProcess) -> None:
+    status = host.wait(host.start("chain", ["Tokyo", "Seattle"]))
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == ["Hello Tokyo", "Hello Seattle"]
+    assert status["input"] == '["Tokyo", "Seattle"]'  # the client double-encodes, as on Azure
+
+
+def test_fan_out_activities_overlap(host: DevhostProcess) -> None:
+    started = time.monotonic()
+    status = host.wait(host.start("fan_out", {"activity": "block", "seconds": 1, "n": 2}))
+    elapsed = time.monotonic() - started
+    assert status["runtimeStatus"] == "Completed"
+    first, second = status["output"]
+    assert first["start"] < second["end"] and second["start"] < first["end"]
+    assert elapsed < 1.8  # one after the other would take 2 s
+
+
+def test_fan_out_is_bounded_by_host_json(host: DevhostProcess) -> None:
+    # maxConcurrentActivityFunctions is 4 in the sample's host.json: 8 naps take two rounds.
+    status = host.wait(host.start("fan_out", {"activity": "nap", "seconds": 0.3, "n": 8}))
+    spans = status["output"]
+    assert len(spans) == 8
+    starts = sorted(s["start"] for s in spans)
+    peak = max(sum(1 for s in spans if s["start"] <= t < s["end"]) for t in starts)
+    assert peak == 4
+
+
+def test_durable_timer_fires_on_time(host: DevhostProcess) -> None:
+    started = time.monotonic()
+    status = host.wait(host.start("timer", 0.4))
+    elapsed = time.monotonic() - started
+    assert status["runtimeStatus"] == "Completed"
+    assert 0.4 <= status["output"] < 0.6
+    assert 0.4 <= elapsed < 1.0
+
+
+def test_external_event_before_timeout(host: DevhostProcess) -> None:
+    instance_id = host.start("approval", 5)
+    time.sleep(0.2)
+    assert host.raise_event(instance_id, "Approval", {"by": "ann"}) == 202
+    status = host.wait(instance_id, timeout=3)
+    # Event data arrives JSON-encoded once more, as the real extension delivers it.
+    assert status["output"] == {"approved": '{"by": "ann"}'}
+
+
+def test_external_event_buffered_before_wait(host: DevhostProcess) -> None:
+    instance_id = host.start("status_phases")
+    assert host.raise_event(instance_id, "go", 1) == 202
+    assert host.wait(instance_id)["output"] == "finished"
+
+
+def test_external_event_timeout(host: DevhostProcess) -> None:
+    status = host.wait(host.start("approval", 0.3), timeout=5)
+    assert status["output"] == "timed out"
+
+
+def test_raise_event_unknown_and_finished(host: DevhostProcess) -> None:
+    assert host.raise_event("no-such-instance", "Approval") == 404
+    done = host.start("chain", ["x"])
+    host.wait(done)
+    assert host.raise_event(done, "Approval") == 410
+
+
+def test_continue_as_new(host: DevhostProcess) -> None:
+    instance_id = host.start("counter", 0)
+    status = host.wait(instance_id)
+    assert status["output"] == {"final": 3, "instance": instance_id}
+    assert status["input"] == "3"
+    history = host.status(instance_id, history=True)["historyEvents"]  # type: ignore[index]
+    # Only the last execution's history is kept.
+    assert history[0]["EventType"] == "ExecutionStarted"
+    assert sum(e["EventType"] == "TaskScheduled" for e in history) == 1
+
+
+def test_sub_orchestrations(host: DevhostProcess) -> None:
+    instance_id = host.start("parent")
+    status = host.wait(instance_id)
+    assert status["runtimeStatus"] == "Completed"
+    output = status["output"]
+    assert output["first"] == ["Hello Ann"]
+    assert output["both"][0] == ["Hello Bo"]
+    assert output["both"][1]["final"] == 3
+    assert output["failure"].startswith("Orchestrator function 'failing' failed: boom from parent")
+    child = host.status(f"{instance_id}-c1")
+    assert child is not None and child["output"] == ["Hello Bo"]
+
+
+def test_retry_until_success_and_id_sequence(host: DevhostProcess) -> None:
+    spec = {"key": "retry-ok", "succeed_on": 3, "interval_ms": 100, "attempts": 3}
+    started = time.monotonic()
+    instance_id = host.start("retrying", spec)
+    status = host.wait(instance_id)
+    assert status["output"] == {"result": "ok after 3", "after": "Hello after"}
+    assert time.monotonic() - started >= 0.2  # two retry intervals
+    history = host.status(instance_id, history=True)["historyEvents"]  # type: ignore[index]
+    sequence = [
+        (e["EventType"], e["EventId"])
+        for e in history
+        if e["EventType"] in ("TaskScheduled", "TimerCreated")
+    ]
+    assert sequence == [
+        ("TaskScheduled", 0),
+        ("TimerCreated", 1),
+        ("TaskScheduled", 2),
+        ("TimerCreated", 3),
+        ("TaskScheduled", 4),
+        ("TaskScheduled", 5),
+    ]
+
+
+def test_retry_exhausted_propagates_failure(host: DevhostProcess) -> None:
+    spec = {"key": "retry-never", "succeed_on": 99, "interval_ms": 50, "attempts": 2}
+    status = host.wait(host.start("retrying", spec))
+    failed = status["output"]["failed"]
+    assert failed.startswith("Activity function 'flaky' failed: RuntimeError: attempt 2 failed")
+
+
+def test_sub_orchestration_with_retry(host: DevhostProcess) -> None:
+    spec = {"key": "sub-retry", "succeed_on": 4, "interval_ms": 20, "attempts": 2, "reraise": True}
+    # The child fails twice per run (2 attempts); the second child run succeeds on call 4.
+    status = host.wait(host.start("sub_retrying", spec))
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["result"] == "ok after 4"
+
+
+def test_custom_status(host: DevhostProcess) -> None:
+    instance_id = host.start("status_phases")
+    deadline = time.monotonic() + 5
+    while (host.status(instance_id) or {}).get("customStatus") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    running = host.status(instance_id)
+    assert running is not None
+    assert running["runtimeStatus"] == "Running"
+    assert running["customStatus"] == {"phase": "waiting"}
+    host.raise_event(instance_id, "go", "now")
+    done = host.wait(instance_id)
+    assert done["customStatus"] == {"phase": "done", "got": '"now"'}
+
+
+def test_orchestrator_failure_output(host: DevhostProcess) -> None:
+    status = host.wait(host.start("failing", "x"))
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"] == "Orchestrator function 'failing' failed: boom x"
+
+
+def test_activity_failure_reaches_orchestrator(host: DevhostProcess) -> None:
+    status = host.wait(host.start("catches"))
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"].startswith("Activity function 'explode' failed: ValueError: kaput")
+    assert "function_app.py" in status["output"]  # the user's frames ...
+    assert "engine.py" not in status["output"]  # ... and not devhost's
+
+
+def test_nondeterminism_fails_the_instance(host: DevhostProcess) -> None:
+    instance_id = host.start("fickle")
+    time.sleep(0.3)
+    assert requests.post(f"{host.url}/api/switch", timeout=10).status_code == 200
+    host.raise_event(instance_id, "next")
+    status = host.wait(instance_id)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith("Non-Deterministic workflow detected:")
+    assert "'hello'" in status["output"] and "'explode'" in status["output"]
+
+
+def test_unknown_orchestrator_is_400(host: DevhostProcess) -> None:
+    response = requests.post(f"{host.webhook}/orchestrators/nope", timeout=10)
+    assert response.status_code == 400
+    assert "doesn't exist" in response.json()["ExceptionMessage"]
+
+
+def test_open_timer_keeps_instance_running_until_it_fires(host: DevhostProcess) -> None:
+    instance_id = host.start("leaves_timer", 0.8)
+    started = time.monotonic()
+    host.raise_event(instance_id, "Now")
+    time.sleep(0.4)
+    assert host.status(instance_id)["runtimeStatus"] == "Running"  # type: ignore[index]
+    status = host.wait(instance_id)
+    assert status["output"] == "returned"
+    assert time.monotonic() - started >= 0.7
+
+
+def test_cancelled_timer_does_not_hold_completion(host: DevhostProcess) -> None:
+    instance_id = host.start("approval", 30)
+    started = time.monotonic()
+    host.raise_event(instance_id, "Approval", 1)
+    host.wait(instance_id)
+    assert time.monotonic() - started < 2
+
+
+def test_history_ids_for_task_any_and_sub_orchestrations(host: DevhostProcess) -> None:
+    waiting = host.start("approval", 0.2)
+    host.wait(waiting)
+    history = host.status(waiting, history=True)["historyEvents"]  # type: ignore[index]
+    # wait_for_external_event takes no sequence id: the timer is 0.
+    assert [(e["EventType"], e["EventId"]) for e in history if e["EventId"] >= 0] == [
+        ("TimerCreated", 0)
+    ]
+    assert history[-1]["OrchestrationStatus"] == "Completed"
+
+    parent_id = host.start("parent")
+    host.wait(parent_id)
+    history = host.status(parent_id, history=True)["historyEvents"]  # type: ignore[index]
+    created = [
+        (e["EventId"], e["FunctionName"])
+        for e in history
+        if e["EventType"] == "SubOrchestrationInstanceCreated"
+    ]
+    assert created == [(0, "chain"), (1, "chain"), (2, "counter"), (3, "failing")]
+    assert any(e.get("InstanceId") == f"{parent_id}-c1" for e in history)
+    failed = [e for e in history if e["EventType"] == "SubOrchestrationInstanceFailed"]
+    assert failed[0]["Reason"] == "Orchestrator function 'failing' failed: boom from parent"
