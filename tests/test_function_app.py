@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,14 @@ def test_funcignore_keeps_tests_and_tools_out_of_the_package() -> None:
     ignored = set((ROOT / ".funcignore").read_text().split())
     assert {"tests/", ".venv/", "infra/", "local.settings.json"} <= ignored
     assert "function_app.py" not in ignored and "host.json" not in ignored
+
+
+def test_loading_the_app_quiets_the_sdks_per_request_logging() -> None:
+    chatty = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    chatty.setLevel(logging.NOTSET)
+
+    index_app()
+
+    assert chatty.level == logging.WARNING
+    assert not chatty.isEnabledFor(logging.INFO)
+    assert logging.getLogger("orchestrators.run").level == logging.NOTSET
