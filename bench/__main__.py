@@ -15,6 +15,7 @@ from bench.report import ScenarioResult, format_scenario, to_json
 from bench.runner import app_approach, baseline_approach, quiet_sdk_warnings, run_scenario
 from bench.scenarios import SCENARIOS, SCRIPT_FILES
 from bench.stack import running_stack
+from durable_assistant.polling import GROWTH_FACTOR
 from durable_assistant.settings import Settings
 
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         " then delete thread and assistant)",
         "app: POST /api/runs?wait=60 to devhost running function_app.py;"
         f" POLL_INITIAL_MS={poll['POLL_INITIAL_MS']} POLL_MAX_MS={poll['POLL_MAX_MS']}"
-        " (x1.5 per poll); tools of a step run in parallel",
+        f" (x{GROWTH_FACTOR:g} per poll); tools of a step run in parallel",
         "model: the Azure OpenAI emulator (scripted turns, same latency draws for every"
         " approach); requests = model-service requests per run (median);"
         " left = objects still live after the runs (all runs)",

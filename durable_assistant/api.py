@@ -36,7 +36,7 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_WAIT_SECONDS = 120
 """Longest `?wait=N`: well inside the Functions HTTP timeout (230 s on Azure)."""
 
-WAIT_POLL_MS = 500
+WAIT_POLL_MS = 200
 """How often `?wait=N` checks the orchestration."""
 
 M = TypeVar("M", bound=Model)

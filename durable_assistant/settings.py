@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     assistant_backend: Backend = Backend.RESPONSES
     assistant_instructions: str = DEFAULT_INSTRUCTIONS
     responses_background: bool = True
-    poll_initial_ms: int = Field(default=500, ge=50, le=60_000)
-    poll_max_ms: int = Field(default=5_000, ge=50, le=300_000)
+    poll_initial_ms: int = Field(default=250, ge=50, le=60_000)
+    poll_max_ms: int = Field(default=1_000, ge=50, le=300_000)
     run_deadline_seconds: int = Field(default=600, ge=5, le=86_400)
     max_steps: int = Field(default=50, ge=1, le=1_000)
     history_event_limit: int = Field(default=400, ge=50, le=10_000)

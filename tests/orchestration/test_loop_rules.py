@@ -43,11 +43,11 @@ from tests.orchestration.runs import HANDLE, call, make_plan
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
-def test_interval_grows_by_half_and_stops_at_the_cap() -> None:
+def test_interval_grows_by_thirty_percent_and_stops_at_the_cap() -> None:
     intervals = [500]
     while intervals[-1] < 5_000:
         intervals.append(next_interval_ms(intervals[-1], 5_000))
-    assert intervals == [500, 750, 1125, 1687, 2530, 3795, 5000]
+    assert intervals == [500, 650, 845, 1098, 1427, 1855, 2411, 3134, 4074, 5000]
     assert next_interval_ms(5_000, 5_000) == 5_000
     assert next_interval_ms(1, 10) == 2  # always grows until the cap
 
