@@ -3,8 +3,8 @@
 Nothing else happens here. Settings are read lazily by the functions themselves,
 never at import time (an import error would make the host load no function); the
 only value read now is the HTTP auth level, which the trigger decorators need
-before any request (see `triggers/http_auth.py`), and the only other thing done is
-quieting the SDKs' per-request logging.
+before any request (see `triggers/http_auth.py`). Besides, the SDKs' per-request
+logging is quieted, and bad or missing settings are logged (naming each), not raised.
 """
 
 import os
@@ -14,10 +14,12 @@ import azure.durable_functions as df
 import activities
 import orchestrators
 from durable_assistant.logging_setup import quiet_sdk_loggers
+from durable_assistant.settings import report_settings_problems
 from triggers import purge, runs_api
 from triggers.http_auth import http_auth_level
 
 quiet_sdk_loggers()
+report_settings_problems()
 app = df.DFApp(http_auth_level=http_auth_level(os.environ))
 
 app.register_functions(activities.bp)

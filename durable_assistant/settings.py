@@ -8,6 +8,7 @@ make the Functions host load no function at all. A missing or invalid setting ra
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, model_validator
@@ -19,6 +20,9 @@ DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant. Use the provided functions to answer questions; "
     "call several at once when they do not depend on each other."
 )
+
+
+logger = logging.getLogger(__name__)
 
 
 class SettingsError(RuntimeError):
@@ -120,3 +124,17 @@ def load_settings() -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once on first use."""
     return load_settings()
+
+
+def report_settings_problems() -> str | None:
+    """Check the settings when the app loads and log what is wrong, naming each setting.
+
+    Never raises: a failed import would make the host load no function at all, where
+    this way the problem is in the start-up log and every request answers with it.
+    """
+    try:
+        get_settings()
+    except SettingsError as error:
+        logger.error("%s (requests will fail until this is fixed)", error)
+        return str(error)
+    return None

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from durable_assistant.settings import get_settings
 from orchestrators import ORCHESTRATOR_NAME
 from tests.support.function_index import index_app, raw_bindings
 
@@ -152,3 +153,28 @@ def test_loading_the_app_quiets_the_sdks_per_request_logging() -> None:
     assert chatty.level == logging.WARNING
     assert not chatty.isEnabledFor(logging.INFO)
     assert logging.getLogger("orchestrators.run").level == logging.NOTSET
+
+
+def test_loading_the_app_without_settings_logs_each_missing_one_and_still_indexes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    get_settings.cache_clear()
+    with caplog.at_level(logging.ERROR, logger="durable_assistant.settings"):
+        functions = index_app({"AZURE_OPENAI_DEPLOYMENT": "gpt-x"})
+    get_settings.cache_clear()
+
+    assert "start_run_http" in functions
+    assert "AZURE_OPENAI_ENDPOINT: is required but not set" in caplog.text
+    assert "AZURE_OPENAI_DEPLOYMENT" not in caplog.text
+
+
+def test_loading_the_app_with_good_settings_logs_no_settings_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    get_settings.cache_clear()
+    environ = {"AZURE_OPENAI_ENDPOINT": "https://x.example", "AZURE_OPENAI_DEPLOYMENT": "d"}
+    with caplog.at_level(logging.ERROR, logger="durable_assistant.settings"):
+        index_app(environ)
+    get_settings.cache_clear()
+
+    assert caplog.text == ""
