@@ -163,7 +163,14 @@ class Ending(Model):
 
     @classmethod
     def cancelled(cls, detail: Any = None) -> Ending:
+        """The ending for a cancel event; `detail` is its data, which the durable
+        client sends JSON-encoded once more than it was given (so it may be a string)."""
         reason = "cancelled on request"
+        if isinstance(detail, str):
+            try:
+                detail = json.loads(detail)
+            except ValueError:
+                detail = None
         if isinstance(detail, dict) and isinstance(detail.get("reason"), str) and detail["reason"]:
             reason = f"{reason}: {detail['reason']}"
         return cls(outcome=Outcome.CANCELLED, reason=short(reason), cancel_run=True)

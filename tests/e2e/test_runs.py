@@ -76,13 +76,16 @@ def test_a_cancelled_run_ends_cancelled_and_leaves_nothing(
     instance_id = reply.json()["id"]
     wait_for_phase(app.url, instance_id, "waiting_for_model")
 
-    cancel = requests.post(f"{app.url}/api/runs/{instance_id}/cancel", timeout=10)
+    cancel = requests.post(
+        f"{app.url}/api/runs/{instance_id}/cancel", json={"reason": "user pressed stop"}, timeout=10
+    )
 
     assert cancel.status_code == 202, cancel.text
     status = wait_until_done(app.url, instance_id)
     assert status["runtime_status"] == "Completed"
     assert status["outcome"] == "cancelled"
     assert status["answer"] is None
+    assert "user pressed stop" in status["error"]
     assert live_objects(model) == NOTHING_LEFT
     again = requests.post(f"{app.url}/api/runs/{instance_id}/cancel", timeout=10)
     assert again.status_code == 409

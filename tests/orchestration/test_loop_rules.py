@@ -154,6 +154,9 @@ def test_cancel_reason_comes_from_the_event_when_it_has_one() -> None:
     assert Ending.cancelled({"reason": "stop"}).reason == "cancelled on request: stop"
     assert Ending.cancelled(None).reason == "cancelled on request"
     assert Ending.cancelled("not a dict").reason == "cancelled on request"
+    # as the durable client delivers it: JSON-encoded once more
+    assert Ending.cancelled('{"reason": "stop"}').reason == "cancelled on request: stop"
+    assert Ending.cancelled('"just text"').reason == "cancelled on request"
 
 
 def test_continue_as_new_estimate() -> None:
