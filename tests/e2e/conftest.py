@@ -92,7 +92,7 @@ def run_status(base_url: str, instance_id: str) -> dict[str, Any]:
     return body
 
 
-def wait_until_done(base_url: str, instance_id: str, timeout: float = 30) -> dict[str, object]:
+def wait_until_done(base_url: str, instance_id: str, timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = run_status(base_url, instance_id)
