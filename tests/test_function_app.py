@@ -135,6 +135,8 @@ def test_host_json_is_the_real_thing() -> None:
     assert 1 <= durable["maxConcurrentActivityFunctions"] <= 100
     assert 1 <= durable["maxConcurrentOrchestratorFunctions"] <= 100
     assert host["extensions"]["http"]["routePrefix"] == "api"
+    # Idle task-hub queues are looked at no less often than the run's longest poll wait.
+    assert durable["storageProvider"]["maxQueuePollingInterval"] == "00:00:01"
     assert host["logging"]["logLevel"]["default"] in {"Information", "Warning"}
 
 
