@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from durable_assistant.settings import get_settings
+from durable_assistant.settings import Settings, get_settings
 from orchestrators import ORCHESTRATOR_NAME
 from tests.support.function_index import index_app, raw_bindings
 
@@ -136,7 +136,9 @@ def test_host_json_is_the_real_thing() -> None:
     assert 1 <= durable["maxConcurrentOrchestratorFunctions"] <= 100
     assert host["extensions"]["http"]["routePrefix"] == "api"
     # Idle task-hub queues are looked at no less often than the run's longest poll wait.
-    assert durable["storageProvider"]["maxQueuePollingInterval"] == "00:00:01"
+    hours, minutes, seconds = durable["storageProvider"]["maxQueuePollingInterval"].split(":")
+    queue_poll_ms = (int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000
+    assert queue_poll_ms <= Settings.model_fields["poll_max_ms"].default
     assert host["logging"]["logLevel"]["default"] in {"Information", "Warning"}
 
 
