@@ -119,12 +119,16 @@ class _Run:
     def model_call(
         self, activity: Any, payload: Model, resume: Callable[[Step], Model]
     ) -> Generator[Task, Any, Step | Ending]:
-        """One model call; a throttled answer is waited out, then the call is retried."""
+        """One model call; a throttled answer is waited out, then the call is retried.
+
+        (A throttled poll is not retried here: it goes back to the main loop, whose
+        next wait honours it, so a long throttle still continues as new.)
+        """
         while True:
             task = self._activity(activity, polling.MODEL_CALL_RETRY, payload)
             step = Step.from_json((yield task))
             self.state = self.state.acted_on(step.handle, step.state)
-            if step.state.status is not RunStatus.THROTTLED:
+            if step.state.status is not RunStatus.THROTTLED or activity is activities.poll_run:
                 return step
             wait_s = polling.throttle_wait_seconds(step.state.retry_after_seconds)
             self.log("throttled; retrying in %.1f s", wait_s)
@@ -179,7 +183,12 @@ class _Run:
             self.ctx.continue_as_new(self.state.continued(last).to_json())
             return None
         self.phase(Phase.WAITING_FOR_MODEL)
-        wait_ms = polling.wait_before_poll_ms(self.state.interval_ms, last.poll_after_ms)
+        if last.status is RunStatus.THROTTLED:
+            wait_s = polling.throttle_wait_seconds(last.retry_after_seconds)
+            self.log("throttled; polling again in %.1f s", wait_s)
+            wait_ms = wait_s * 1000
+        else:
+            wait_ms = polling.wait_before_poll_ms(self.state.interval_ms, last.poll_after_ms)
         ending = yield from self.wait(wait_ms)
         if ending is not None:
             return ending

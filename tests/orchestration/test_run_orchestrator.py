@@ -429,6 +429,24 @@ def test_throttled_poll_waits_retry_after_then_polls_again() -> None:
     assert result(final).answer == "ok"
 
 
+def test_a_long_throttle_of_polls_still_continues_as_new() -> None:
+    host = new_host(history_event_limit=20, deadline_seconds=3_600)
+    episode = started(host)
+    polls = 0
+    while host.executions < 3:
+        if episode.done:  # continued as new: the next execution's first episode
+            episode = host.run()
+        (timer,) = episode.timers()
+        if polls:  # every wait after a throttled poll is the service's Retry-After
+            assert timer.at - host.now == timedelta(seconds=2)
+        poll = host.fire(timer).run().only("poll_run")
+        polls += 1
+        episode = host.complete(poll, step(RunStatus.THROTTLED, retry_after_seconds=2)).run()
+        assert polls < 20, "the execution never continued as new"
+    assert host.input["last"]["status"] == "throttled"
+    assert len(host.history) < 20
+
+
 def test_throttled_start_is_retried_with_the_partial_handle() -> None:
     host = new_host()
     start = host.run().only("start_run")
