@@ -253,6 +253,11 @@ def run_view(
     return RunView.model_validate(view)
 
 
+def is_run_result(value: Any) -> bool:
+    """Whether an orchestration's output is a run's result (a failed run has none)."""
+    return _parse(RunResult, value) is not None
+
+
 def _parse(model: type[M], value: Any) -> M | None:
     if value is None:
         return None

@@ -20,6 +20,8 @@ from durable_assistant.api import (
     FINISHED_STATUSES,
     WAIT_POLL_MS,
     ApiError,
+    RunView,
+    is_run_result,
     parse_cancel_request,
     parse_run_request,
     parse_wait,
@@ -86,25 +88,40 @@ async def start_run_http(
         plan.tools,
         extra={"instance_id": instance_id},
     )
-    response: func.HttpResponse
     if wait_seconds == 0:
-        response = client.create_check_status_response(req, instance_id)
+        response: func.HttpResponse = client.create_check_status_response(req, instance_id)
         return response
-    response = await client.wait_for_completion_or_create_check_status_response(
+    return await result_or_status(req, client, instance_id, wait_seconds)
+
+
+async def result_or_status(
+    req: func.HttpRequest,
+    client: df.DurableOrchestrationClient,
+    instance_id: str,
+    wait_seconds: int,
+) -> func.HttpResponse:
+    """Wait up to `wait_seconds` for the run: its result (200), the status URLs (202),
+    or, for a run that failed or was terminated and so has no result, its friendly
+    status like GET's (500 when it failed)."""
+    response: func.HttpResponse = await client.wait_for_completion_or_create_check_status_response(
         req,
         instance_id,
         timeout_in_milliseconds=wait_seconds * 1000,
         retry_interval_in_milliseconds=min(WAIT_POLL_MS, wait_seconds * 1000),
     )
-    if response.status_code != 200:
-        return response
-    # The result, with what a caller needs to find the run again.
-    result = json.loads(response.get_body() or b"null")
-    if not isinstance(result, dict):
+    if response.status_code == 202:
         return response
     links = client.get_client_response_links(req, instance_id)
-    body = {"id": instance_id, "statusQueryGetUri": links["statusQueryGetUri"], **result}
-    return json_response(body)
+    result = json.loads(response.get_body() or b"null")
+    if response.status_code == 200 and is_run_result(result):
+        # The result, with what a caller needs to find the run again.
+        body = {"id": instance_id, "statusQueryGetUri": links["statusQueryGetUri"], **result}
+        return json_response(body)
+    view = await view_of(client, instance_id)
+    if view is None:
+        return not_found(instance_id)
+    body = {**view.to_json(), "statusQueryGetUri": links["statusQueryGetUri"]}
+    return json_response(body, 500 if view.runtime_status == "Failed" else 200)
 
 
 @bp.function_name("get_run_http")  # type: ignore[untyped-decorator]
@@ -115,11 +132,19 @@ async def get_run_http(
 ) -> func.HttpResponse:
     """GET /api/runs/{id}: the run's friendly status; 404 for an unknown id."""
     instance_id = req.route_params.get("instance_id", "")
+    view = await view_of(client, instance_id)
+    if view is None:
+        return not_found(instance_id)
+    return json_response(view.to_json())
+
+
+async def view_of(client: df.DurableOrchestrationClient, instance_id: str) -> RunView | None:
+    """The friendly status of a run; None when the host knows no such instance."""
     status = await client.get_status(instance_id)
     if not status:
-        return not_found(instance_id)
+        return None
     runtime = status.runtime_status.value if status.runtime_status else None
-    view = run_view(
+    return run_view(
         instance_id,
         runtime_status=runtime,
         custom_status=status.custom_status,
@@ -127,7 +152,6 @@ async def get_run_http(
         created_at=status.created_time,
         last_updated_at=status.last_updated_time,
     )
-    return json_response(view.to_json())
 
 
 @bp.function_name("cancel_run_http")  # type: ignore[untyped-decorator]

@@ -63,6 +63,7 @@ class Instance:
     complete_after_checks: int | None = None
     checks: int = 0
     pending_output: Any = None
+    final_status: str = "Completed"
 
     def status(self, instance_id: str) -> dict[str, Any]:
         return {
@@ -137,7 +138,7 @@ class FakeDurableClient(df.DurableOrchestrationClient):  # type: ignore[misc]
         instance.checks += 1
         after = instance.complete_after_checks
         if after is not None and instance.checks >= after:
-            instance.runtime_status = "Completed"
+            instance.runtime_status = instance.final_status
             instance.output = instance.pending_output
         code = 200 if instance.runtime_status in FINISHED else 202
         return [code, instance.status(path[1])]

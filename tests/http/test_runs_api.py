@@ -186,6 +186,32 @@ def test_start_with_wait_answers_200_with_the_result_when_it_is_ready(
     assert body["statusQueryGetUri"].startswith(f"{ORIGIN}/runtime/webhooks/durabletask/")
 
 
+@pytest.mark.parametrize(("final", "code"), [("Failed", 500), ("Terminated", 200)])
+def test_start_with_wait_answers_the_friendly_status_of_a_run_without_result(
+    functions: dict[str, Any],
+    client: FakeDurableClient,
+    app_settings: None,
+    final: str,
+    code: int,
+) -> None:
+    output = "Orchestrator function 'run_orchestrator' failed: teardown then boom"
+    client.on_start = {
+        "complete_after_checks": 1,
+        "final_status": final,
+        "pending_output": output,
+    }
+    req = request("POST", "runs", {"question": SEED}, params={"wait": "5"})
+    response = call(functions, "start_run_http", req, client)
+    assert response.status_code == code
+    body = body_of(response)
+    assert body["id"] == "inst0001"
+    assert body["runtime_status"] == final
+    assert body["done"] is True
+    assert "boom" in body["error"]
+    assert body["statusQueryGetUri"].startswith(f"{ORIGIN}/runtime/webhooks/durabletask/")
+    assert "runtimeStatus" not in body  # the API's own shape, not the durable status
+
+
 def test_start_with_wait_falls_back_to_202_when_not_done_in_time(
     functions: dict[str, Any], client: FakeDurableClient, app_settings: None
 ) -> None:
