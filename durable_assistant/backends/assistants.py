@@ -223,7 +223,14 @@ class AssistantsBackend:
         return ""
 
     def _record(self, kind: ObjectKind, object_id: str, instance_id: str) -> None:
-        record_created(self._recorder, kind, object_id, instance_id, self.backend)
+        record_created(
+            self._client,
+            self._recorder,
+            kind,
+            object_id,
+            instance_id=instance_id,
+            backend=self.backend,
+        )
 
 
 def _ids(handle: RunHandle) -> tuple[str, str]:

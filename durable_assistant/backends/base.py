@@ -105,22 +105,49 @@ def short(text: str, limit: int = MAX_REASON_CHARS) -> str:
 
 
 def record_created(
+    client: OpenAI,
     recorder: ObjectRecorder,
     kind: ObjectKind,
     object_id: str,
+    *,
     instance_id: str,
     backend: Backend,
 ) -> None:
-    """Write an object down as soon as it exists, before anything else can fail."""
-    recorder.record(
-        CreatedObject(
-            kind=kind,
-            object_id=object_id,
-            instance_id=instance_id,
-            backend=backend,
-            created_at=datetime.now(UTC),
-        )
+    """Write an object down as soon as it exists, before anything else can fail.
+
+    If it cannot be written down (storage unavailable), nobody would ever know of it:
+    the activity's retry creates another. So it is deleted again, at once, and the
+    write's error raised, which fails the attempt for its retry.
+    """
+    obj = CreatedObject(
+        kind=kind,
+        object_id=object_id,
+        instance_id=instance_id,
+        backend=backend,
+        created_at=datetime.now(UTC),
     )
+    try:
+        recorder.record(obj)
+    except Exception:
+        logger.warning(
+            "instance %s: could not record %s %s; deleting it again",
+            instance_id,
+            kind.value,
+            object_id,
+            extra={"instance_id": instance_id},
+        )
+        try:
+            delete_object(client, obj)
+        except Exception as error:
+            logger.error(
+                "instance %s: %s %s is neither recorded nor deleted: %s",
+                instance_id,
+                kind.value,
+                object_id,
+                error,
+                extra={"instance_id": instance_id},
+            )
+        raise
     logger.info(
         "instance %s: created %s %s",
         instance_id,

@@ -212,7 +212,14 @@ class ResponsesBackend:
         return RunState(status=RunStatus.PENDING, poll_after_ms=poll_after_ms(headers))
 
     def _record(self, response_id: str, instance_id: str) -> None:
-        record_created(self._recorder, ObjectKind.RESPONSE, response_id, instance_id, self.backend)
+        record_created(
+            self._client,
+            self._recorder,
+            ObjectKind.RESPONSE,
+            response_id,
+            instance_id=instance_id,
+            backend=self.backend,
+        )
 
 
 def _response_id(handle: RunHandle) -> str:

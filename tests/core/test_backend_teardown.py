@@ -9,6 +9,7 @@ import pytest
 
 from durable_assistant.ledger import TableLedger
 from durable_assistant.model import Backend, RunHandle, RunStatus
+from durable_assistant.objects import CreatedObject, MemoryRecorder, ObjectKind
 from emulator.testing import RunningEmulator
 from tests.core.conftest import DEPLOYMENT, Harness, emulator_settings, make_harness
 
@@ -150,3 +151,35 @@ def test_assistants_teardown_keeps_an_assistant_it_did_not_create(
     assert report.deleted == [end.handle.thread_id]
     assert harness.live()["assistants"] == 1
     assert harness.live()["threads"] == 0
+
+
+class StorageDownFor(MemoryRecorder):
+    """A recorder whose storage fails for objects of one kind."""
+
+    def __init__(self, kind: ObjectKind) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def record(self, obj: CreatedObject) -> None:
+        if obj.kind is self.kind:
+            raise ConnectionError("table storage unavailable")
+        super().record(obj)
+
+
+def test_an_object_that_cannot_be_recorded_is_deleted_again_and_the_start_fails(
+    harness: Harness,
+) -> None:
+    """Else the activity's retry would create another, and nobody would know the first."""
+    kind = ObjectKind.THREAD if harness.kind is Backend.ASSISTANTS else ObjectKind.RESPONSE
+    settings = emulator_settings(harness.emulator.url)
+    broken = make_harness(harness.kind, harness.emulator, settings, recorder=StorageDownFor(kind))
+    start = broken.start_input()
+
+    with pytest.raises(ConnectionError):
+        broken.backend.start(start)
+
+    live = broken.live()
+    assert live["threads"] == 0
+    assert live["responses"] == 0
+    broken.backend.teardown(RunHandle(backend=broken.kind, instance_id=start.instance_id))
+    assert set(broken.live().values()) == {0}
