@@ -143,6 +143,16 @@ class ResponsesBackend:
         return Step(handle=handle, state=self._state(raw.parse(), raw.headers))
 
     def _submit(self, handle: RunHandle, submit: SubmitInput) -> Step:
+        earlier = self._answer_of_an_earlier_attempt(handle)
+        if earlier is not None:
+            logger.info(
+                "instance %s: outputs for %s were already submitted (response %s)",
+                handle.instance_id,
+                handle.response_id,
+                earlier,
+                extra={"instance_id": handle.instance_id},
+            )
+            return self._poll(handle.with_response(earlier))
         # `previous_response_id` carries the conversation but not the instructions,
         # model or tools: read them back from the response being answered.
         previous = self._client.responses.retrieve(_response_id(handle))
@@ -162,6 +172,22 @@ class ResponsesBackend:
             tool_names=names,
             previous_response_id=previous.id,
         )
+
+    def _answer_of_an_earlier_attempt(self, handle: RunHandle) -> str | None:
+        """The response an earlier attempt of this submit created, if its reply was lost.
+
+        Activities run at least once: without this, a retry would start a second model
+        turn from the same response (billed twice, one branch never torn down by id).
+        The recorder knows every response the instance created.
+        """
+        known = set(handle.response_ids)
+        for obj in self._recorder.objects_of(handle.instance_id):
+            if obj.kind is not ObjectKind.RESPONSE or obj.deleted or obj.object_id in known:
+                continue
+            candidate = self._client.responses.retrieve(obj.object_id)
+            if candidate.previous_response_id == handle.response_id:
+                return obj.object_id
+        return None
 
     def _cancel(self, handle: RunHandle) -> Step:
         current = self._poll(handle)

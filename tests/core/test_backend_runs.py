@@ -227,6 +227,30 @@ def test_a_resumed_start_creates_nothing_new(harness: Harness) -> None:
     harness.backend.teardown(first.handle)
 
 
+def test_a_retried_submit_whose_first_reply_was_lost_starts_no_second_turn(
+    harness: Harness,
+) -> None:
+    """Activities run at least once: the retry must find what the first attempt did."""
+    step = harness.settle(harness.start())
+    results = harness.run_tools(step)
+    first = harness.submit(step, results)  # its reply never reached the orchestration
+    live = harness.live()
+    asked = harness.emulator.counts()["requests"]
+
+    retried = harness.submit(step, results)  # the same input, again
+
+    assert retried.handle.response_id == first.handle.response_id
+    assert retried.handle.run_id == first.handle.run_id
+    assert harness.live() == live
+    # No second model turn: (Assistants refuses a second submission by itself.)
+    now = harness.emulator.counts()["requests"]
+    assert now.get("POST /responses", 0) == asked.get("POST /responses", 0)
+    final = harness.play(retried)
+    assert final.state.status is RunStatus.COMPLETED
+    harness.backend.teardown(final.handle)
+    assert set(harness.live().values()) == {0}
+
+
 def test_what_the_service_was_asked_for(harness: Harness) -> None:
     """Model, instructions, tools and tags reach the service, on every step of the chain."""
     start = harness.start_input()
