@@ -242,7 +242,7 @@ def test_a_retried_submit_whose_first_reply_was_lost_starts_no_second_turn(
     assert retried.handle.response_id == first.handle.response_id
     assert retried.handle.run_id == first.handle.run_id
     assert harness.live() == live
-    # No second model turn: (Assistants refuses a second submission by itself.)
+    # No second model turn (Assistants refuses a second submission by itself).
     now = harness.emulator.counts()["requests"]
     assert now.get("POST /responses", 0) == asked.get("POST /responses", 0)
     final = harness.play(retried)
