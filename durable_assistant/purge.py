@@ -22,13 +22,12 @@ going past a single failure; counts of what happened are logged and returned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from openai import OpenAI
 from pydantic import Field
 
 from durable_assistant.backends.deletion import DeleteOutcome
@@ -113,23 +112,6 @@ class AssistantLister(Protocol):
     """Lists every assistant of the account, all pages."""
 
     def list_assistants(self) -> Iterable[ListedAssistant]: ...
-
-
-class OpenAIAssistants:
-    """`AssistantLister` over an OpenAI / AzureOpenAI client (Assistants API v2)."""
-
-    def __init__(self, client: OpenAI, page_size: int = 100) -> None:
-        self._client = client
-        self._page_size = page_size
-
-    def list_assistants(self) -> Iterator[ListedAssistant]:
-        """Every assistant, oldest first; the SDK follows the `after` cursor."""
-        for assistant in self._client.beta.assistants.list(limit=self._page_size, order="asc"):
-            yield ListedAssistant(
-                assistant_id=assistant.id,
-                created_at=datetime.fromtimestamp(assistant.created_at, UTC),
-                metadata={str(k): str(v) for k, v in (assistant.metadata or {}).items()},
-            )
 
 
 class PurgePolicy(Model):

@@ -28,9 +28,10 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import (
 )
 
 from durable_assistant import purge as purge_core
+from durable_assistant.backends.listing import OpenAIAssistants
 from durable_assistant.clients import get_openai_client
 from durable_assistant.ledger import get_ledger, ledger_configured
-from durable_assistant.purge import OpenAIAssistants, PurgePolicy, PurgeReport, RuntimeStatus
+from durable_assistant.purge import PurgePolicy, PurgeReport, RuntimeStatus
 from durable_assistant.service import delete_created_object
 from durable_assistant.settings import get_settings
 
