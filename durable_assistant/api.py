@@ -25,8 +25,8 @@ from durable_assistant.model import (
     RunResult,
     ToolTrace,
     Usage,
+    short,
 )
-from durable_assistant.run_loop import short
 from durable_assistant.settings import Settings
 from durable_assistant.tools import ToolRegistry
 

@@ -40,6 +40,15 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+MAX_REASON_CHARS = 1_000
+
+
+def short(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """A reason or error text cut to `limit` characters (with "…"): results and statuses
+    live in orchestration history, which must stay small."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class Backend(StrEnum):
     """Which model API runs the conversation."""
 

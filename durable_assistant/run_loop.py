@@ -30,6 +30,7 @@ from durable_assistant.model import (
     ToolResult,
     ToolTrace,
     Usage,
+    short,
 )
 from durable_assistant.polling import deadline_after, next_interval_ms
 from durable_assistant.tools.registry import ERROR_PREFIX, truncate
@@ -40,8 +41,6 @@ CANCEL_EVENT = "cancel"
 TRACE_OUTPUT_CHARS = 500
 TRACE_ARGUMENTS_CHARS = 2_000
 """Tool outputs and arguments are cut to this in the trace: the result stays small."""
-
-REASON_CHARS = 1_000
 
 EVENTS_PER_TASK = 4
 """History events one scheduled task costs, at most: scheduled + completed, plus the
@@ -224,11 +223,6 @@ def error_text(error: BaseException) -> str:
     if text.startswith("Activity function "):
         return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def short(text: str, limit: int = REASON_CHARS) -> str:
-    """`text` cut for results and statuses."""
-    return truncate(text, limit)
 
 
 def trace_of(step: int, call: ToolCall, result: ToolResult) -> ToolTrace:

@@ -21,7 +21,6 @@ from durable_assistant.backends.base import (
     guarded,
     poll_after_ms,
     record_created,
-    short,
     tags_for,
 )
 from durable_assistant.backends.errors import model_errors, throttled_state
@@ -36,6 +35,7 @@ from durable_assistant.model import (
     TeardownReport,
     ToolCall,
     Usage,
+    short,
 )
 from durable_assistant.objects import ObjectKind, ObjectRecorder
 from durable_assistant.tools.registry import ToolDefinition, ToolRegistry

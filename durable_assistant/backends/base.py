@@ -43,7 +43,6 @@ from durable_assistant.objects import (
 logger = logging.getLogger(__name__)
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
-MAX_REASON_CHARS = 1_000
 
 
 class ModelBackend(Protocol):
@@ -97,11 +96,6 @@ def poll_after_ms(headers: Mapping[str, str]) -> int | None:
     except (ValueError, OverflowError):  # not a number, or inf/nan
         return None
     return hint if hint >= 0 else None
-
-
-def short(text: str, limit: int = MAX_REASON_CHARS) -> str:
-    """A reason short enough for orchestration history."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def record_created(
