@@ -27,6 +27,7 @@ from durable_assistant.model import (
     Usage,
     short,
 )
+from durable_assistant.purge import FINISHED_STATUSES
 from durable_assistant.settings import Settings
 from durable_assistant.tools import ToolRegistry
 
@@ -40,8 +41,6 @@ WAIT_POLL_MS = 200
 """How often `?wait=N` checks the orchestration."""
 
 M = TypeVar("M", bound=Model)
-
-FINISHED_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 
 
 @dataclass(frozen=True)

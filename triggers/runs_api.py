@@ -17,7 +17,6 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from durable_assistant.api import (
-    FINISHED_STATUSES,
     WAIT_POLL_MS,
     ApiError,
     RunView,
@@ -29,6 +28,7 @@ from durable_assistant.api import (
     run_view,
     tools_listing,
 )
+from durable_assistant.purge import FINISHED_STATUSES
 from durable_assistant.run_loop import CANCEL_EVENT
 from durable_assistant.settings import SettingsError, get_settings
 from durable_assistant.tools import app_registry
