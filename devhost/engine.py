@@ -152,7 +152,11 @@ class Engine:
             return
         history = self.store.history(instance_id)
         commit, outcome = self._runner.run(instance, history, messages, now)
-        self.store.commit(commit)
+        if not self.store.commit(commit):
+            LOGGER.warning(
+                "episode of %s dropped: the instance was replaced meanwhile", instance_id
+            )
+            return
         if outcome.ran:
             logs.executed(
                 instance.name,

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,21 +16,98 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from devhost import logs
-from devhost.indexer import AppIndex, IndexedFunction, TriggerKind
+from devhost.indexer import AppIndex, FunctionLoadError, IndexedFunction, TriggerKind
 from devhost.invoker import Invoker
 
 LOGGER = logging.getLogger("devhost.http")
 
-_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?=]+)*(\?)?(?:=[^}]*)?\}")
+_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)((?::[^}?=]+)*)(\?)?(?:=[^}]*)?\}")
+
+_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+_FLOAT = re.compile(r"^\s*[+-]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$")
+_DECIMAL = re.compile(r"^\s*[+-]?(?:\d[\d,]*\.?\d*|\.\d+)\s*$")
+_ALPHA = re.compile(r"^[a-z]*$", re.IGNORECASE)
+_HEX = "[0-9a-fA-F]"
+_GUID_D = f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}"
+_GUID = re.compile(rf"^\s*(?:{_HEX}{{32}}|{_GUID_D}|\{{{_GUID_D}\}}|\({_GUID_D}\))\s*$")
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+_ARGS = re.compile(r"^([a-z]+)(?:\((.*)\))?$", re.IGNORECASE)
+
+Check = Callable[[str], bool]
+
+
+class RouteTemplateError(FunctionLoadError):
+    """A route template devhost cannot enforce as the host would."""
+
+
+def _integer(bounds: tuple[int, int]) -> Check:
+    return lambda v: bool(_INTEGER.match(v)) and bounds[0] <= int(v) <= bounds[1]
+
+
+def _constraint(spec: str, template: str) -> Check:
+    """One ASP.NET route constraint (`int`, `guid`, `minlength(3)`, ...) as a value test."""
+    found = _ARGS.match(spec)
+    name, raw = (found.group(1).lower(), found.group(2)) if found else (spec, None)
+    simple: dict[str, Check] = {
+        "int": _integer(_INT32),
+        "long": _integer(_INT64),
+        "bool": lambda v: v.strip().lower() in ("true", "false"),
+        "guid": lambda v: bool(_GUID.match(v)),
+        "alpha": lambda v: bool(_ALPHA.match(v)),
+        "double": lambda v: bool(_FLOAT.match(v)),
+        "float": lambda v: bool(_FLOAT.match(v)),
+        "decimal": lambda v: bool(_DECIMAL.match(v)),
+    }
+    if found and raw is None and name in simple:
+        return simple[name]
+    try:
+        args = [int(a) for a in (raw or "").split(",")] if raw is not None else []
+    except ValueError:
+        args = []
+    bounded: dict[tuple[str, int], Check] = {}
+    if len(args) == 1:
+        n = args[0]
+        bounded = {
+            ("minlength", 1): lambda v: len(v) >= n,
+            ("maxlength", 1): lambda v: len(v) <= n,
+            ("length", 1): lambda v: len(v) == n,
+            ("min", 1): lambda v: _integer(_INT64)(v) and int(v) >= n,
+            ("max", 1): lambda v: _integer(_INT64)(v) and int(v) <= n,
+        }
+    elif len(args) == 2:
+        low, high = args
+        bounded = {
+            ("length", 2): lambda v: low <= len(v) <= high,
+            ("range", 2): lambda v: _integer(_INT64)(v) and low <= int(v) <= high,
+        }
+    check = bounded.get((name, len(args)))
+    if check is None:
+        raise RouteTemplateError(
+            f"route '{template}': devhost does not support the route constraint '{spec}' "
+            "(supported: int, long, bool, guid, alpha, double, float, decimal, minlength(n), "
+            "maxlength(n), length(n), length(a,b), min(n), max(n), range(a,b))"
+        )
+    return check
+
+
+def route_constraints(template: str) -> dict[str, list[Check]]:
+    """Value tests per parameter; raises RouteTemplateError for unsupported constraints."""
+    checks: dict[str, list[Check]] = {}
+    for match in _PARAM.finditer(template):
+        specs = [s for s in match.group(3).split(":") if s]
+        checks[match.group(2)] = [_constraint(s, template) for s in specs]
+    return checks
 
 
 def route_pattern(template: str) -> re.Pattern[str]:
-    """Regex for an ASP.NET-style route template (`{id}`, `{id?}`, `{id:int}`, `{*rest}`)."""
+    """Regex for an ASP.NET-style route template (`{id}`, `{id?}`, `{id:int}`, `{*rest}`);
+    constraints are tested separately (`route_constraints`)."""
     out = []
     pos = 0
     for match in _PARAM.finditer(template):
         out.append(re.escape(template[pos : match.start()]))
-        catch_all, name, optional = match.group(1), match.group(2), match.group(3)
+        catch_all, name, optional = match.group(1), match.group(2), match.group(4)
         body = ".*" if catch_all else "[^/]+"
         if optional or catch_all:
             if out and out[-1].endswith("/"):
@@ -51,6 +129,15 @@ class HttpRoute:
     function: IndexedFunction
     pattern: re.Pattern[str]
     methods: frozenset[str]
+    constraints: dict[str, list[Check]]
+
+    def accepts(self, params: dict[str, str]) -> bool:
+        """Every present parameter meets its constraints (an absent optional one is fine)."""
+        return all(
+            all(check(params[name]) for check in checks)
+            for name, checks in self.constraints.items()
+            if name in params
+        )
 
 
 class HttpTriggers:
@@ -66,8 +153,17 @@ class HttpTriggers:
         for function in index.of_kind(TriggerKind.HTTP):
             template = str(function.trigger.get("route") or function.name).strip("/")
             methods = function.trigger.get("methods") or []
+            try:
+                constraints = route_constraints(template)
+            except RouteTemplateError as exc:
+                raise RouteTemplateError(f"function {function.name}: {exc}") from None
             self.routes.append(
-                HttpRoute(function, route_pattern(template), frozenset(m.upper() for m in methods))
+                HttpRoute(
+                    function,
+                    route_pattern(template),
+                    frozenset(m.upper() for m in methods),
+                    constraints,
+                )
             )
 
     def match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | bool | None:
@@ -82,10 +178,12 @@ class HttpTriggers:
             found = route.pattern.match(path)
             if not found:
                 continue
+            params = {k: v for k, v in found.groupdict().items() if v is not None}
+            if not route.accepts(params):
+                continue
             path_matched = True
             if route.methods and method.upper() not in route.methods:
                 continue
-            params = {k: v for k, v in found.groupdict().items() if v is not None}
             return route, params
         return False if path_matched else None
 
@@ -115,6 +213,7 @@ class HttpTriggers:
             returned = await self._invoker.call(
                 route.function, http_request, invocation_id=invocation_id
             )
+            response = to_starlette(returned)
         except Exception as exc:
             LOGGER.exception("function %s raised", route.function.name)
             logs.executed(
@@ -125,7 +224,6 @@ class HttpTriggers:
                 detail=f"{type(exc).__name__}: {exc}",
             )
             return Response(status_code=500)
-        response = to_starlette(returned)
         logs.executed(
             route.function.name,
             ok=True,
@@ -160,8 +258,11 @@ def to_starlette(returned: Any) -> Response:
             headers=headers,
             media_type=media_type,
         )
-    if returned is None:
-        return Response(status_code=204)
-    if isinstance(returned, bytes):
-        return Response(content=returned, media_type="application/octet-stream")
-    return Response(content=str(returned), media_type="text/plain; charset=utf-8")
+    if isinstance(returned, str):
+        return Response(content=returned, media_type="text/plain; charset=utf-8")
+    # The worker's HttpResponseConverter.encode takes only these two; anything else
+    # (None, dict, bytes, int, ...) fails the invocation and the host answers 500.
+    raise TypeError(
+        "unable to encode outgoing TypedData: unsupported type "
+        f'"HttpResponseConverter" for Python type "{type(returned).__name__}"'
+    )

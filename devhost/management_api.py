@@ -224,8 +224,14 @@ class ManagementApi:
         if request.method == "DELETE":
             if not request.query_params.get("createdTimeFrom"):
                 return _error(400, "createdTimeFrom is required")
-            matches = self._filtered(request, TERMINAL_DEFAULT)
-            deleted = self.store.purge([i.instance_id for i in matches])
+            deleted = 0
+            for match in self._filtered(request, TERMINAL_DEFAULT):
+                # One at a time under each instance's lock, re-checking the filter's status
+                # so an episode cannot write over (or revive) a purged instance.
+                async with self.engine.lock(match.instance_id):
+                    current = self.store.get(match.instance_id)
+                    if current is not None and current.status == match.status:
+                        deleted += self.store.purge([match.instance_id])
             if deleted == 0:
                 return Response(status_code=404)
             return JSONResponse({"instancesDeleted": deleted})
@@ -273,12 +279,15 @@ class ManagementApi:
             new_id = instance_id
             if _flag(request, "restartWithNewInstanceId", True):
                 new_id = uuid.uuid4().hex
-            elif instance.is_active:
-                return _error(
-                    400,
-                    f"An Orchestration instance with the status {instance.status} already exists.",
-                )
-            self.engine.new_instance(instance.name, new_id, instance.input)
+            async with self.engine.lock(new_id):
+                current = self.store.get(new_id) if new_id == instance_id else None
+                if current is not None and current.is_active:
+                    return _error(
+                        400,
+                        f"An Orchestration instance with the status {current.status} already "
+                        "exists.",
+                    )
+                self.engine.new_instance(instance.name, new_id, instance.input)
             return self._accepted(request, new_id)
         if operation == "rewind":
             return _error(501, "rewind is not supported by devhost")

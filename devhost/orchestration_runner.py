@@ -9,6 +9,7 @@ status and completion, and hand back one `Commit` for the store to write atomica
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,12 @@ from devhost.history import (
     parse_time,
 )
 from devhost.indexer import AppIndex, IndexedFunction, TriggerKind
-from devhost.store import Commit, Instance, Message, NewMessage
+from devhost.store import ChildStart, Commit, Instance, Message, NewMessage
+
+LOGGER = logging.getLogger("devhost.orchestrations")
+
+# Action that faulted in the extension before taking a sequence id.
+FAULTED = -1
 
 # OrchestrationStatus numbers used in ExecutionCompleted.
 STATUS_COMPLETED = 1
@@ -41,6 +47,9 @@ STATUS_FAILED = 3
 OrchestratorCall = Callable[[IndexedFunction, str], str]
 
 NONDETERMINISM = "Non-Deterministic workflow detected: "
+
+# DurableOrchestrationContext.SetCustomStatus: MaxCustomStatusPayloadSizeInKB.
+MAX_CUSTOM_STATUS_KB = 16
 
 SCHEDULED_KIND = {
     EventType.TASK_SCHEDULED: "an activity task",
@@ -100,7 +109,7 @@ class _Episode:
     events: list[Event] = field(default_factory=list)
     messages: list[NewMessage] = field(default_factory=list)
     work: list[tuple[int, str, str | None]] = field(default_factory=list)
-    creates: list[Instance] = field(default_factory=list)
+    creates: list[ChildStart] = field(default_factory=list)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -139,7 +148,11 @@ class EpisodeRunner:
     ) -> tuple[Commit, Outcome]:
         """Play one episode; returns what to commit and a summary for the log."""
         ep = _Episode(instance, now)
-        commit = Commit(instance=instance, consumed=[m.id for m in messages])
+        commit = Commit(
+            instance=instance,
+            consumed=[m.id for m in messages],
+            execution_id=instance.execution_id,
+        )
         start, new_events = self._accept(ep, history, messages)
         if (
             not instance.is_active
@@ -156,20 +169,15 @@ class EpisodeRunner:
         others = [e for e in new_events if not self._is_retry_event(ep, e)]
         ep.events.extend(retry_events + others)
 
-        function = self._index.orchestrator(instance.name)
         past = [{**e, "IsPlayed": True} for e in history]
-        if function is None:
-            result = OrchestratorResult(error=f"The function '{instance.name}' doesn't exist.")
-        else:
-            payload = trigger_input(instance, past + ep.events)
-            try:
-                result = OrchestratorResult.from_json(self._call(function, payload))
-            except Exception as exc:  # the SDK reports orchestrator failures by raising
-                result = OrchestratorResult.from_failure(str(exc))
+        result = self._invoke(instance, past + ep.events)
 
         for item in retry_events:
             self._continue_retry(ep, item)
         problem = self._schedule(ep, history, result)
+        if problem is None and result.error is None:
+            # The extension rejects an oversized custom status like an orchestrator error.
+            result.error = _custom_status_problem(result)
         outcome = Outcome(ran=True)
         if problem is not None:
             self._finish_failed(ep, problem, problem, commit)
@@ -191,6 +199,18 @@ class EpisodeRunner:
         commit.work = ep.work
         commit.creates = ep.creates
         return commit, outcome
+
+    def _invoke(self, instance: Instance, history: list[Event]) -> OrchestratorResult:
+        """Call the orchestrator with the whole history; failures become the result."""
+        function = self._index.orchestrator(instance.name)
+        if function is None:
+            return OrchestratorResult(error=f"The function '{instance.name}' doesn't exist.")
+        try:
+            return OrchestratorResult.from_json(
+                self._call(function, trigger_input(instance, history))
+            )
+        except Exception as exc:  # the SDK reports orchestrator failures by raising
+            return OrchestratorResult.from_failure(str(exc))
 
     # messages ------------------------------------------------------------------------
 
@@ -291,6 +311,18 @@ class EpisodeRunner:
                     f"devhost does not support {action_type.name.lower()} actions "
                     "(durable entities and call_http)"
                 )
+            fault = self._fault(ep, action_type, action)
+            if fault is not None:
+                # The extension's call throws before DurableTask takes a sequence id; the
+                # shim swallows it, so no event is written and the task stays open forever.
+                LOGGER.error(
+                    "Orchestrator '%s' (instance %s) scheduled a task that can never run: %s",
+                    ep.instance.name,
+                    ep.instance.instance_id,
+                    fault,
+                )
+                known.append(FAULTED)
+                continue
             task_id = ep.allocate()
             known.append(task_id)
             if action_type is ActionType.CREATE_TIMER:
@@ -305,6 +337,34 @@ class EpisodeRunner:
                     "first": ep.now.timestamp(),
                 }
         return None
+
+    def _fault(self, ep: _Episode, action_type: ActionType, action: dict[str, Any]) -> str | None:
+        """Why the extension's CallDurableTaskFunctionAsync would throw for this action."""
+        name = str(action.get("functionName"))
+        if action_type in ACTIVITIES and self._index.activity(name) is None:
+            kind, known = "activity", TriggerKind.ACTIVITY
+        elif action_type in SUB_ORCHESTRATIONS and self._index.orchestrator(name) is None:
+            kind, known = "orchestrator", TriggerKind.ORCHESTRATION
+        elif action_type in SUB_ORCHESTRATIONS:
+            child_id = action.get("instanceId")
+            family = {ep.instance.instance_id.lower()}
+            if ep.instance.parent_instance_id is not None:
+                family.add(ep.instance.parent_instance_id.lower())
+            if child_id is not None and str(child_id).lower() in family:
+                return (
+                    "The instance ID of a sub-orchestration must be different than the "
+                    "instance ID of a parent orchestration."
+                )
+            if child_id is not None and str(child_id).startswith("@"):
+                return "instanceId (Parameter 'Orchestration instance ids must not start with @')"
+            return None
+        else:
+            return None
+        names = [f.durable_name for f in self._index.of_kind(known)]
+        return (
+            f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function. "
+            f"Additional info: The following are the known {kind} functions: {names}."
+        )
 
     @staticmethod
     def _check(task_id: int, action: dict[str, Any], seen: Event | None) -> str | None:
@@ -362,23 +422,7 @@ class EpisodeRunner:
             )
             ep.events.append(scheduled)
             ep.open(task_id, "activity")
-            if self._index.activity(name) is None:
-                known = [f.durable_name for f in self._index.of_kind(TriggerKind.ACTIVITY)]
-                reason = (
-                    f"The function '{name}' doesn't exist, is disabled, or is not an activity "
-                    "function. Additional info: The following are the known activity "
-                    f"functions: {known}."
-                )
-                failed = event(
-                    EventType.TASK_FAILED,
-                    ep.now,
-                    TaskScheduledId=task_id,
-                    Reason=reason,
-                    Details="",
-                )
-                ep.to_self(failed)
-            else:
-                ep.work.append((task_id, name, data))
+            ep.work.append((task_id, name, data))
             return
         child_id = action.get("instanceId") or uuid.uuid4().hex
         ep.events.append(
@@ -393,20 +437,6 @@ class EpisodeRunner:
             )
         )
         ep.open(task_id, "suborchestration")
-        if self._index.orchestrator(name) is None:
-            reason = (
-                f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator "
-                "function."
-            )
-            failed = event(
-                EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
-                ep.now,
-                TaskScheduledId=task_id,
-                Reason=reason,
-                Details="",
-            )
-            ep.to_self(failed)
-            return
         now = ep.now.timestamp()
         child_input = None if data is None else json.dumps(data)
         child = Instance(
@@ -421,8 +451,20 @@ class EpisodeRunner:
             parent_execution_id=ep.instance.execution_id,
             parent_task_id=task_id,
         )
-        ep.creates.append(child)
-        ep.messages.append(NewMessage(child_id, None, execution_started(child, ep.now)))
+        parent_id, parent_execution = ep.instance.instance_id, ep.instance.execution_id
+
+        def refuse(status: str) -> NewMessage:
+            failed = event(
+                EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+                ep.now,
+                TaskScheduledId=task_id,
+                Reason=f"An Orchestration instance with the status {status} already exists.",
+                Details="",
+            )
+            return NewMessage(parent_id, parent_execution, failed)
+
+        start = NewMessage(child_id, None, execution_started(child, ep.now))
+        ep.creates.append(ChildStart(child, start, refuse))
 
     # completion ----------------------------------------------------------------------
 
@@ -507,6 +549,21 @@ class EpisodeRunner:
         ep.messages.append(
             NewMessage(instance.parent_instance_id, instance.parent_execution_id, item)
         )
+
+
+def _custom_status_problem(result: OrchestratorResult) -> str | None:
+    """The extension's 16 KB limit on custom status, measured as it does: compact JSON
+    (Newtonsoft `Formatting.None`, non-ASCII kept) in UTF-16, whole KB rounded down."""
+    if not result.has_custom_status or result.custom_status is None:
+        return None
+    text = json.dumps(result.custom_status, separators=(",", ":"), ensure_ascii=False)
+    size_kb = len(text.encode("utf-16-le")) // 1024
+    if size_kb <= MAX_CUSTOM_STATUS_KB:
+        return None
+    return (
+        "The UTF-16 size of the JSON-serialized payload must not exceed "
+        f"{MAX_CUSTOM_STATUS_KB:,} KB. The current payload size is {size_kb:,} KB."
+    )
 
 
 def _continues(result: OrchestratorResult) -> bool:

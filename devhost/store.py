@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +119,15 @@ class WorkItem:
     input: str | None
 
 
+@dataclass(frozen=True)
+class ChildStart:
+    """A sub-orchestration to create, and what its parent gets if the id is taken."""
+
+    instance: Instance
+    start: NewMessage
+    refuse: Callable[[str], NewMessage]  # status of the active instance holding the id
+
+
 @dataclass
 class Commit:
     """Everything one episode changes, written atomically."""
@@ -130,7 +139,9 @@ class Commit:
     messages: list[NewMessage] = field(default_factory=list)
     work: list[tuple[int, str, str | None]] = field(default_factory=list)
     cancel_work: bool = False
-    creates: list[Instance] = field(default_factory=list)
+    creates: list[ChildStart] = field(default_factory=list)
+    # The execution the episode read; None: the instance's own (unchanged) execution id.
+    execution_id: str | None = None
 
 
 def _instance(row: sqlite3.Row) -> Instance:
@@ -268,14 +279,29 @@ class Store:
 
     # episodes ------------------------------------------------------------------------
 
-    def commit(self, commit: Commit) -> None:
-        """Write one episode's outcome atomically."""
+    def commit(self, commit: Commit) -> bool:
+        """Write one episode's outcome atomically; False (nothing written) when the
+        instance's row now belongs to another execution (restarted, purged meanwhile)."""
         with self._tx() as db:
             instance = commit.instance
+            row = db.execute(
+                "SELECT execution_id FROM instances WHERE instance_id = ?", [instance.instance_id]
+            ).fetchone()
+            if row is None or row[0] != (commit.execution_id or instance.execution_id):
+                return False
             self._upsert(db, instance)
             for child in commit.creates:
-                self._delete(db, child.instance_id)
-                self._upsert(db, child)
+                taken = db.execute(
+                    "SELECT status FROM instances WHERE instance_id = ?",
+                    [child.instance.instance_id],
+                ).fetchone()
+                if taken is not None and taken[0] in ACTIVE:
+                    # Never replace a live instance: the parent's task fails instead.
+                    self._post(db, [child.refuse(str(taken[0]))])
+                    continue
+                self._delete(db, child.instance.instance_id)
+                self._upsert(db, child.instance)
+                self._post(db, [child.start])
             if commit.replace_history:
                 db.execute("DELETE FROM history WHERE instance_id = ?", [instance.instance_id])
             if commit.history:
@@ -303,6 +329,7 @@ class Store:
                 ],
             )
             self._post(db, commit.messages)
+            return True
 
     def commit_drop(self, message_ids: list[int]) -> None:
         """Delete messages nobody can use (their instance is gone)."""

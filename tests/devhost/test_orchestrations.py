@@ -221,3 +221,25 @@ def test_history_ids_for_task_any_and_sub_orchestrations(host: DevhostProcess) -
     assert any(e.get("InstanceId") == f"{parent_id}-c1" for e in history)
     failed = [e for e in history if e["EventType"] == "SubOrchestrationInstanceFailed"]
     assert failed[0]["Reason"] == "Orchestrator function 'failing' failed: boom from parent"
+
+
+def test_sub_orchestration_id_of_a_running_instance_is_refused(host: DevhostProcess) -> None:
+    busy = host.start("approval", 30)
+    deadline = time.monotonic() + 5
+    while host.status(busy)["runtimeStatus"] != "Running":  # type: ignore[index]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status = host.wait(host.start("adopts", busy))
+    assert status["output"].startswith(
+        "caught An Orchestration instance with the status Running already exists."
+    )
+    still = host.status(busy)
+    assert still is not None and (still["name"], still["runtimeStatus"]) == ("approval", "Running")
+    host.raise_event(busy, "Approval", "done")
+    assert host.wait(busy)["runtimeStatus"] == "Completed"
+
+    # An id held by an ended instance is reused, as with the extension's default
+    # overridable (non-running) states.
+    child = host.wait(host.start("adopts", busy))
+    assert child["output"] == ["Hello x"]
+    assert host.status(busy)["name"] == "chain"  # type: ignore[index]

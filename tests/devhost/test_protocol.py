@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ import pytest
 from devhost.history import EventType
 from devhost.indexer import AppIndex, index_app
 from devhost.orchestration_runner import EpisodeRunner, execution_started
-from devhost.store import Instance, Message
+from devhost.store import Commit, Instance, Message, NewMessage, Store
 
 APP = Path(__file__).parent / "apps" / "patterns"
 
@@ -117,3 +118,82 @@ def test_action_of_another_type_is_nondeterminism(index: AppIndex) -> None:
     assert "a durable timer with sequence ID 0" in output
     assert "instead scheduled an activity task with name 'hello'" in output
     assert second.work == []
+
+
+def start_episode(index: AppIndex, name: str, raw_input: Any) -> tuple[Instance, Any, Any]:
+    """Run the first episode of a new instance of `name`."""
+    runner = EpisodeRunner(index, lambda function, payload: str(function.func(context=payload)))
+    instance = new_instance(name, raw_input)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    start = Message(1, instance.instance_id, None, 0.0, execution_started(instance, now))
+    commit, outcome = runner.run(instance, [], [start], now)
+    return instance, commit, outcome
+
+
+def test_custom_status_over_16_kb_fails_the_instance(index: AppIndex) -> None:
+    # '"' + n * 'x' + '"' in UTF-16 is 2 * (n + 2) bytes; the host rounds KB down.
+    fits, commit, outcome = start_episode(index, "big_status", 8701)
+    assert outcome.ok and fits.status == "Running"
+    assert commit.work and len(json.loads(fits.custom_status or "")) == 8701
+
+    big, commit, outcome = start_episode(index, "big_status", 8702)
+    assert not outcome.ok and big.status == "Failed"
+    assert json.loads(big.output or "") == (
+        "Orchestrator function 'big_status' failed: The UTF-16 size of the JSON-serialized "
+        "payload must not exceed 16 KB. The current payload size is 17 KB."
+    )
+    assert big.custom_status is None
+    assert commit.work == []
+
+
+@pytest.mark.parametrize(
+    ("name", "raw_input", "logged"),
+    [
+        ("calls_missing", "activity", "doesn't exist, is disabled, or is not an activity"),
+        ("calls_missing", "orchestrator", "doesn't exist, is disabled, or is not an orchestrator"),
+        ("adopts", "self", "must be different than the instance ID of a parent orchestration"),
+        ("adopts", "@odd", "Orchestration instance ids must not start with @"),
+    ],
+)
+def test_task_the_extension_rejects_is_never_answered(
+    index: AppIndex, caplog: pytest.LogCaptureFixture, name: str, raw_input: str, logged: str
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="devhost.orchestrations"):
+        instance, commit, outcome = start_episode(index, name, raw_input)
+    assert outcome.ok and instance.status == "Running"
+    # No TaskScheduled/SubOrchestrationInstanceCreated, no failure event, no sequence id taken.
+    kinds = [e["EventType"] for e in commit.history]
+    assert kinds == [
+        EventType.ORCHESTRATOR_STARTED,
+        EventType.EXECUTION_STARTED,
+        EventType.ORCHESTRATOR_COMPLETED,
+    ]
+    assert commit.messages == [] and commit.work == [] and commit.creates == []
+    assert instance.state.get("next_id", 0) == 0 and instance.state["open"] == {}
+    assert logged in caplog.text
+
+
+def test_commit_of_a_replaced_execution_writes_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    try:
+        old = new_instance("chain", ["a"])
+        store.create(
+            old, NewMessage(old.instance_id, None, execution_started(old, datetime.now(UTC)))
+        )
+        restarted = new_instance("chain", ["b"])
+        restarted.execution_id = "e-2"
+        store.create(
+            restarted,
+            NewMessage(old.instance_id, None, execution_started(restarted, datetime.now(UTC))),
+        )
+        old.status = "Completed"
+        stale = Commit(instance=old, history=[{"EventType": 0}], execution_id="e-1")
+        assert store.commit(stale) is False
+        row = store.get(old.instance_id)
+        assert row is not None and (row.execution_id, row.status) == ("e-2", "Pending")
+        assert store.history(old.instance_id) == []
+        store.purge([old.instance_id])
+        assert store.commit(Commit(instance=restarted)) is False
+        assert store.get(old.instance_id) is None  # a purged instance is not revived
+    finally:
+        store.close()

@@ -130,6 +130,28 @@ async def client_ops(
     return func.HttpResponse(json.dumps(result, default=str), mimetype="application/json")
 
 
+@app.route(route="returns/{kind}", methods=["GET"])
+def returns(req: func.HttpRequest) -> Any:
+    """Returns a value of the requested type; the worker only encodes str and HttpResponse."""
+    values: dict[str, Any] = {"str": "plain", "dict": {"a": 1}, "bytes": b"raw", "int": 3}
+    return values.get(req.route_params["kind"])
+
+
+@app.route(route="typed/{n:int}", methods=["GET"])
+def typed_int(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(f"int {req.route_params['n']}")
+
+
+@app.route(route="typed/{word:alpha}", methods=["GET"])
+def typed_alpha(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(f"alpha {req.route_params['word']}")
+
+
+@app.route(route="things/{id:guid}/{flag:bool?}", methods=["GET"])
+def typed_guid(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(dict(req.route_params)), mimetype="application/json")
+
+
 # Timer triggers ------------------------------------------------------------------------
 
 
@@ -325,3 +347,35 @@ def leaves_timer(context: df.DurableOrchestrationContext) -> Orchestration:
     event = context.wait_for_external_event("Now")
     yield context.task_any([event, deadline])
     return "returned"
+
+
+@app.orchestration_trigger(context_name="context")
+def big_status(context: df.DurableOrchestrationContext) -> Orchestration:
+    """Sets a custom status of the given length (the extension caps it at 16 KB UTF-16)."""
+    context.set_custom_status("x" * context.get_input())
+    yield context.call_activity("hello", "after status")
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
+def calls_missing(context: df.DurableOrchestrationContext) -> Orchestration:
+    """Calls a function that does not exist; the host never answers such a task."""
+    try:
+        if context.get_input() == "activity":
+            yield context.call_activity("no_such_activity", 1)
+        else:
+            yield context.call_sub_orchestrator("no_such_orchestrator", 1)
+    except Exception as error:
+        return f"caught {error}"
+    return "not reached"
+
+
+@app.orchestration_trigger(context_name="context")
+def adopts(context: df.DurableOrchestrationContext) -> Orchestration:
+    """Starts `chain` under the given instance id ("self": its own)."""
+    wanted = context.get_input()
+    child_id = context.instance_id if wanted == "self" else wanted
+    try:
+        return (yield context.call_sub_orchestrator("chain", ["x"], instance_id=child_id))
+    except Exception as error:
+        return f"caught {error}"
