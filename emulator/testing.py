@@ -54,6 +54,10 @@ class AdminClient:
         result: dict[str, Any] = self._call("GET", "counts")
         return result
 
+    def live(self) -> dict[str, int]:
+        """Objects still held, by kind (assistants, threads, messages, runs, ...)."""
+        return {kind: int(n) for kind, n in self.counts()["live"].items()}
+
     def configure(self, **controls: Any) -> dict[str, Any]:
         """Change controls at run time; returns them all."""
         result: dict[str, Any] = self._call("PUT", "config", controls)

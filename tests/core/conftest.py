@@ -93,7 +93,6 @@ EMULATOR_KEY = "emulator-test-key"
 DEPLOYMENT = "gpt-test"
 SEED_QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
 SEED_TOOLS = ["get_flights", "my_cat_born_date"]
-COUNTED_KINDS = ("assistants", "threads", "messages", "runs", "responses", "conversations")
 
 
 def emulator_settings(
@@ -130,12 +129,6 @@ def emulator(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
     emulator_server.reset()
     yield emulator_server
     emulator_server.reset()
-
-
-def live_objects(emu: RunningEmulator) -> dict[str, int]:
-    """The emulator's live objects of each kind, from its admin counts."""
-    live = emu.counts()["live"]
-    return {kind: int(live.get(kind, 0)) for kind in COUNTED_KINDS}
 
 
 def seed_start_input(
@@ -211,7 +204,7 @@ class Harness:
         raise AssertionError(f"no end after {max_steps} steps: {step.state}")
 
     def live(self) -> dict[str, int]:
-        return live_objects(self.emulator)
+        return self.emulator.live()
 
 
 def make_harness(

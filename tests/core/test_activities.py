@@ -28,7 +28,6 @@ from tests.core.conftest import (
     DEPLOYMENT,
     EMULATOR_KEY,
     SEED_TOOLS,
-    live_objects,
     seed_start_input,
 )
 
@@ -182,13 +181,13 @@ def test_the_seed_scenario_through_the_activities(
     assert all(r["ok"] for r in outputs)
     flights = json.loads(outputs[-1]["output"])["flights"]
     assert str(flights) in step["state"]["answer"]
-    assert sum(live_objects(emulator).values()) > 0
+    assert sum(emulator.live().values()) > 0
 
     report = TeardownReport.from_json(over_the_wire(activities.teardown_run, step["handle"]))
 
     assert report.deleted
     assert report.failed == []
-    assert set(live_objects(emulator).values()) == {0}
+    assert set(emulator.live().values()) == {0}
 
 
 @pytest.mark.parametrize("kind", list(Backend), ids=lambda b: b.value)
@@ -209,7 +208,7 @@ def test_a_throttle_comes_back_as_a_state_and_cancel_ends_the_run(
     cancelled = settle(over_the_wire(activities.cancel_run, step["handle"]))
     assert cancelled["state"]["status"] == "cancelled"
     over_the_wire(activities.teardown_run, cancelled["handle"])
-    assert set(live_objects(emulator).values()) == {0}
+    assert set(emulator.live().values()) == {0}
 
 
 @pytest.mark.parametrize("kind", list(Backend), ids=lambda b: b.value)
@@ -219,11 +218,11 @@ def test_teardown_needs_only_the_instance_when_a_result_was_lost(
     """The host lost a start activity's result: the recorder still knows what it made."""
     start = seed_start_input(kind, instance_id="inst-lost")
     over_the_wire(activities.start_run, start.to_json())
-    assert sum(live_objects(emulator).values()) > 0
+    assert sum(emulator.live().values()) > 0
 
     bare = {"backend": kind.value, "instance_id": start.instance_id}
     report = TeardownReport.from_json(over_the_wire(activities.teardown_run, bare))
 
     assert report.deleted
     assert report.failed == []
-    assert set(live_objects(emulator).values()) == {0}
+    assert set(emulator.live().values()) == {0}

@@ -23,7 +23,6 @@ from tests.core.conftest import (
     Harness,
     StubCredential,
     emulator_settings,
-    live_objects,
     make_harness,
     seed_start_input,
 )
@@ -79,7 +78,7 @@ def test_managed_identity_tokens_work_with_no_key_set(
     assert report.failed == []
     assert credential.scopes
     assert set(credential.scopes) == {(COGNITIVE_SERVICES_SCOPE,)}
-    assert set(live_objects(token_emulator).values()) == {0}
+    assert set(token_emulator.live().values()) == {0}
 
 
 @BACKENDS
@@ -105,7 +104,7 @@ def test_a_wrong_token_is_a_clear_error_not_a_stack_trace(
     printed = "".join(traceback.format_exception(caught.value))
     assert "During handling" not in printed
     assert "direct cause" not in printed
-    assert set(live_objects(token_emulator).values()) == {0}
+    assert set(token_emulator.live().values()) == {0}
 
 
 @BACKENDS
@@ -154,4 +153,4 @@ def test_teardown_with_refused_credentials_reports_instead_of_raising(
     assert report.deleted == []
     assert not any(o.deleted for o in harness.recorder.objects_of(step.handle.instance_id))
     assert harness.backend.teardown(step.handle).failed == []  # the next try, with a good key
-    assert set(live_objects(emulator).values()) == {0}
+    assert set(emulator.live().values()) == {0}

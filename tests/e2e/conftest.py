@@ -19,8 +19,6 @@ from emulator.testing import RunningEmulator, running_emulator
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).parent / "scripts"
 EMULATOR_KEY = "e2e-emulator-key"
-OBJECT_KINDS = ("assistants", "threads", "responses", "conversations")
-NOTHING_LEFT = dict.fromkeys(OBJECT_KINDS, 0)
 SEED_QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
 
 
@@ -71,12 +69,6 @@ def app(
     data_dir = tmp_path_factory.mktemp("devhost")
     with running_devhost(REPO_ROOT, data_dir=data_dir, env=settings) as host:
         yield host
-
-
-def live_objects(emulator: RunningEmulator) -> dict[str, int]:
-    """Server-side objects the emulator still holds, by kind."""
-    live = emulator.counts()["live"]
-    return {kind: int(live.get(kind, 0)) for kind in OBJECT_KINDS}
 
 
 def start_run(base_url: str, body: dict[str, Any], wait: int = 0) -> requests.Response:

@@ -15,10 +15,8 @@ import requests
 from devhost.testing import running_devhost
 from emulator.testing import RunningEmulator
 from tests.e2e.conftest import (
-    NOTHING_LEFT,
     REPO_ROOT,
     SEED_QUESTION,
-    live_objects,
     start_run,
     wait_for_phase,
 )
@@ -33,7 +31,7 @@ def test_a_killed_then_terminated_run_is_cleaned_up_by_the_purge(
         assert reply.status_code == 202, reply.text
         instance_id = reply.json()["id"]
         wait_for_phase(host.url, instance_id, "waiting_for_model")
-        created = live_objects(model)
+        created = model.live()
         assert created["assistants"] == 1
         assert created["threads"] == 1
 
@@ -46,14 +44,14 @@ def test_a_killed_then_terminated_run_is_cleaned_up_by_the_purge(
         )
         assert terminate.status_code == 202, terminate.text
         assert host.wait(instance_id)["runtimeStatus"] == "Terminated"
-        assert live_objects(model) == created  # no teardown ran
+        assert model.live() == created  # no teardown ran
 
         purge = requests.post(
             f"{host.url}/admin/functions/purge_leftovers", json={"input": ""}, timeout=10
         )
         assert purge.status_code == 202, purge.text
         deadline = time.monotonic() + 30
-        while live_objects(model) != NOTHING_LEFT and time.monotonic() < deadline:
+        while any(model.live().values()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert live_objects(model) == NOTHING_LEFT, "\n".join(host.output()[-40:])
+        assert set(model.live().values()) == {0}, "\n".join(host.output()[-40:])
         assert any("purge_leftovers" in line for line in host.output())

@@ -16,9 +16,7 @@ from dateutil.relativedelta import relativedelta
 from devhost.testing import DevhostProcess
 from emulator.testing import RunningEmulator
 from tests.e2e.conftest import (
-    NOTHING_LEFT,
     SEED_QUESTION,
-    live_objects,
     run_status,
     start_run,
     wait_for_phase,
@@ -45,7 +43,7 @@ def test_the_seed_question_is_answered_with_the_day_count(
     assert status["runtime_status"] == "Completed"
     assert status["answer"] == result["answer"]
     assert status["backend"] == backend
-    assert live_objects(model) == NOTHING_LEFT
+    assert set(model.live().values()) == {0}
 
 
 @pytest.mark.parametrize("backend", ["assistants", "responses"])
@@ -64,7 +62,7 @@ def test_two_tool_calls_of_one_step_run_at_the_same_time(
     # Each waited a second; the waits overlapped, so the step took about one second.
     assert first["began"] < second["ended"]
     assert second["began"] < first["ended"]
-    assert live_objects(model) == NOTHING_LEFT
+    assert set(model.live().values()) == {0}
 
 
 def test_a_cancelled_run_ends_cancelled_and_leaves_nothing(
@@ -86,7 +84,7 @@ def test_a_cancelled_run_ends_cancelled_and_leaves_nothing(
     assert status["outcome"] == "cancelled"
     assert status["answer"] is None
     assert "user pressed stop" in status["error"]
-    assert live_objects(model) == NOTHING_LEFT
+    assert set(model.live().values()) == {0}
     again = requests.post(f"{app.url}/api/runs/{instance_id}/cancel", timeout=10)
     assert again.status_code == 409
 
@@ -104,4 +102,4 @@ def test_a_failing_run_reports_why_and_leaves_nothing(
     assert result["outcome"] == "failed"
     assert result["answer"] is None
     assert result["reason"]
-    assert live_objects(model) == NOTHING_LEFT
+    assert set(model.live().values()) == {0}
