@@ -13,8 +13,8 @@ import azure.durable_functions as df
 
 import activities
 import orchestrators
+from durable_assistant.composition import report_settings_problems
 from durable_assistant.logging_setup import quiet_sdk_loggers
-from durable_assistant.settings import report_settings_problems
 from triggers import purge, runs_api
 from triggers.http_auth import http_auth_level
 

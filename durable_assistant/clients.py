@@ -4,7 +4,8 @@ Managed identity by default: `DefaultAzureCredential`, or the user-assigned iden
 named by `AZURE_CLIENT_ID`, turned into bearer tokens for the Cognitive Services
 scope (the provider caches and refreshes them). An API key is used only when
 `AZURE_OPENAI_API_KEY` is set, for local development. The credential and clients
-are built on first use and reused by every invocation of the process; the SDK's own
+are built on first use by the composition root and reused by every invocation of
+the process; the SDK's own
 retry (`OPENAI_MAX_RETRIES`) absorbs short 429/5xx bursts. Secrets are never logged.
 
 Two clients, because the two APIs live at different URLs:
@@ -20,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from azure.core.credentials import TokenCredential
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
@@ -28,7 +28,7 @@ from azure.identity import get_bearer_token_provider as _bearer_token_provider
 from openai import AzureOpenAI, OpenAI
 
 from durable_assistant.objects import ObjectKind
-from durable_assistant.settings import Settings, get_settings
+from durable_assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ def build_credential(settings: Settings) -> TokenCredential:
     return DefaultAzureCredential()
 
 
+def api_key_of(settings: Settings) -> str:
+    """The API key, or "" when none is set (an empty or blank value means none)."""
+    key = settings.azure_openai_api_key
+    return key.get_secret_value().strip() if key is not None else ""
+
+
 def token_provider(credential: TokenCredential) -> Callable[[], str]:
     """A callable giving a (cached, refreshed) bearer token for Azure OpenAI."""
     return _bearer_token_provider(credential, COGNITIVE_SERVICES_SCOPE)
@@ -64,12 +70,12 @@ def token_provider(credential: TokenCredential) -> Callable[[], str]:
 def build_clients(settings: Settings, credential: TokenCredential | None = None) -> ModelClients:
     """Clients for the configured resource.
 
-    With `credential` given, it is used (tests inject a stub here). Otherwise the API
-    key when AZURE_OPENAI_API_KEY is set, else the process-wide managed identity. A
+    With `credential` given, it is used (the app's shared identity; tests inject a
+    stub). Otherwise the API key when AZURE_OPENAI_API_KEY is set, else a new
+    managed-identity credential. A
     setting left empty (a cleared value, a template) means no key, not the key "".
     """
-    key = settings.azure_openai_api_key
-    secret = key.get_secret_value().strip() if key is not None else ""
+    secret = api_key_of(settings)
     if credential is None and secret:
         logger.info("Azure OpenAI at %s: using the API key (local/dev only)", settings.endpoint)
         return ModelClients(
@@ -77,12 +83,12 @@ def build_clients(settings: Settings, credential: TokenCredential | None = None)
             responses=_responses_client(settings, secret),
         )
     if credential is None:
-        credential = get_credential()
-        logger.info(
-            "Azure OpenAI at %s: using managed identity%s",
-            settings.endpoint,
-            f" (client id {settings.azure_client_id})" if settings.azure_client_id else "",
-        )
+        credential = build_credential(settings)
+    logger.info(
+        "Azure OpenAI at %s: using managed identity%s",
+        settings.endpoint,
+        f" (client id {settings.azure_client_id})" if settings.azure_client_id else "",
+    )
     tokens = token_provider(credential)
     return ModelClients(
         assistants=_assistants_client(settings, token_provider=tokens),
@@ -114,31 +120,3 @@ def _responses_client(settings: Settings, api_key: str | Callable[[], str]) -> O
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_seconds,
     )
-
-
-@lru_cache(maxsize=1)
-def get_credential() -> TokenCredential:
-    """The process-wide credential (its token cache is shared by every client)."""
-    return build_credential(get_settings())
-
-
-@lru_cache(maxsize=1)
-def get_clients() -> ModelClients:
-    """The process-wide clients, built on first use from the app settings."""
-    return build_clients(get_settings())
-
-
-def get_openai_client() -> AzureOpenAI:
-    """The Assistants API client (also lists assistants for the purge)."""
-    return get_clients().assistants
-
-
-def get_responses_client() -> OpenAI:
-    """The Responses API client (the Azure OpenAI v1 endpoint)."""
-    return get_clients().responses
-
-
-def reset_clients() -> None:
-    """Forget the cached credential and clients (tests; after settings change)."""
-    get_clients.cache_clear()
-    get_credential.cache_clear()

@@ -28,17 +28,16 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from durable_assistant.clients import build_credential, get_credential
+from durable_assistant.clients import build_credential
 from durable_assistant.model import Backend
 from durable_assistant.objects import CreatedObject, ObjectKind
-from durable_assistant.settings import Settings, get_settings
+from durable_assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -298,16 +297,3 @@ def ledger_configured(settings: Settings) -> bool:
         settings.storage_connection_string is not None
         or table_service_endpoint(settings) is not None
     )
-
-
-@lru_cache(maxsize=1)
-def get_ledger() -> TableLedger:
-    """The process-wide ledger, built from the app settings on first use.
-
-    With managed identity it shares the process-wide credential (and its token cache)
-    with the model clients. Raises ValueError when no storage is configured.
-    """
-    settings = get_settings()
-    if settings.storage_connection_string is not None:
-        return TableLedger.from_settings(settings)
-    return TableLedger.from_settings(settings, credential=get_credential())

@@ -15,7 +15,7 @@ from durable_assistant.backends import (
     ResponsesBackend,
     delete_object,
 )
-from durable_assistant.clients import ModelClients, get_clients
+from durable_assistant.composition import AppServices, services
 from durable_assistant.model import (
     Backend,
     RunHandle,
@@ -26,35 +26,24 @@ from durable_assistant.model import (
     ToolInvocation,
     ToolResult,
 )
-from durable_assistant.objects import CreatedObject, ObjectRecorder
-from durable_assistant.recorder import get_recorder
-from durable_assistant.settings import Settings, get_settings
-from durable_assistant.tools import ToolRegistry, app_registry
+from durable_assistant.objects import CreatedObject
 from durable_assistant.tools.registry import ERROR_PREFIX
 
 logger = logging.getLogger(__name__)
 
 
-def backend_for(
-    backend: Backend,
-    settings: Settings,
-    recorder: ObjectRecorder,
-    *,
-    clients: ModelClients | None = None,
-    registry: ToolRegistry | None = None,
-) -> ModelBackend:
-    """The backend named by `backend`; the process-wide clients and registry by default."""
-    clients = clients or get_clients()
-    registry = registry or app_registry()
+def backend_for(backend: Backend, root: AppServices) -> ModelBackend:
+    """The backend named by `backend`, built from the root's clients, tools and recorder."""
+    clients, registry, recorder = root.clients, root.registry, root.recorder
     if backend is Backend.ASSISTANTS:
         return AssistantsBackend(clients.assistants, registry, recorder)
     return ResponsesBackend(
-        clients.responses, registry, recorder, background=settings.responses_background
+        clients.responses, registry, recorder, background=root.settings.responses_background
     )
 
 
 def _backend(backend: Backend) -> ModelBackend:
-    return backend_for(backend, get_settings(), get_recorder())
+    return backend_for(backend, services())
 
 
 def _logged(operation: str, step: Step) -> Step:
@@ -111,8 +100,9 @@ def run_tool(invocation: ToolInvocation) -> ToolResult:
         return ToolResult(
             call_id=call.call_id, name=call.name, output=ERROR_PREFIX + text, ok=False
         )
-    settings = get_settings()
-    return app_registry().invoke(
+    root = services()
+    settings = root.settings
+    return root.registry.invoke(
         call,
         timeout_seconds=settings.tool_timeout_seconds,
         max_output_chars=settings.tool_output_max_chars,
@@ -122,4 +112,4 @@ def run_tool(invocation: ToolInvocation) -> ToolResult:
 
 def delete_created_object(obj: CreatedObject) -> DeleteOutcome:
     """Delete one recorded object with the client its kind needs (for the purge)."""
-    return delete_object(get_clients().for_kind(obj.kind), obj)
+    return delete_object(services().clients.for_kind(obj.kind), obj)

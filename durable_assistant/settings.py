@@ -1,15 +1,13 @@
 """One typed settings object, read from app settings / the environment.
 
 Names are the ones Azure users already know (`AZURE_OPENAI_ENDPOINT`, ...). Settings
-are read lazily through `get_settings()`, never at import time: an import error would
+are read lazily by the composition root (`composition.services().settings`), never
+at import time: an import error would
 make the Functions host load no function at all. A missing or invalid setting raises
 `SettingsError` naming the setting.
 """
 
 from __future__ import annotations
-
-import logging
-from functools import lru_cache
 
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,9 +18,6 @@ DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant. Use the provided functions to answer questions; "
     "call several at once when they do not depend on each other."
 )
-
-
-logger = logging.getLogger(__name__)
 
 
 class SettingsError(RuntimeError):
@@ -118,23 +113,3 @@ def load_settings() -> Settings:
             for item in error.errors()
         ]
         raise SettingsError("invalid app settings: " + "; ".join(problems)) from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once on first use."""
-    return load_settings()
-
-
-def report_settings_problems() -> str | None:
-    """Check the settings when the app loads and log what is wrong, naming each setting.
-
-    Never raises: a failed import would make the host load no function at all, where
-    this way the problem is in the start-up log and every request answers with it.
-    """
-    try:
-        get_settings()
-    except SettingsError as error:
-        logger.error("%s (requests will fail until this is fixed)", error)
-        return str(error)
-    return None

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from durable_assistant.settings import Settings, get_settings
+from durable_assistant.composition import use_services
+from durable_assistant.settings import Settings
 from orchestrators import ORCHESTRATOR_NAME
 from tests.support.function_index import index_app, raw_bindings
 
@@ -162,10 +163,10 @@ def test_loading_the_app_quiets_the_sdks_per_request_logging() -> None:
 def test_loading_the_app_without_settings_logs_each_missing_one_and_still_indexes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    get_settings.cache_clear()
-    with caplog.at_level(logging.ERROR, logger="durable_assistant.settings"):
+    use_services(None)
+    with caplog.at_level(logging.ERROR, logger="durable_assistant.composition"):
         functions = index_app({"AZURE_OPENAI_DEPLOYMENT": "gpt-x"})
-    get_settings.cache_clear()
+    use_services(None)
 
     assert "start_run_http" in functions
     assert "AZURE_OPENAI_ENDPOINT: is required but not set" in caplog.text
@@ -175,10 +176,10 @@ def test_loading_the_app_without_settings_logs_each_missing_one_and_still_indexe
 def test_loading_the_app_with_good_settings_logs_no_settings_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    get_settings.cache_clear()
+    use_services(None)
     environ = {"AZURE_OPENAI_ENDPOINT": "https://x.example", "AZURE_OPENAI_DEPLOYMENT": "d"}
-    with caplog.at_level(logging.ERROR, logger="durable_assistant.settings"):
+    with caplog.at_level(logging.ERROR, logger="durable_assistant.composition"):
         index_app(environ)
-    get_settings.cache_clear()
+    use_services(None)
 
     assert caplog.text == ""

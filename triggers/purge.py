@@ -29,11 +29,10 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import (
 
 from durable_assistant import purge as purge_core
 from durable_assistant.backends.listing import OpenAIAssistants
-from durable_assistant.clients import get_openai_client
-from durable_assistant.ledger import get_ledger, ledger_configured
+from durable_assistant.composition import services
+from durable_assistant.ledger import ledger_configured
 from durable_assistant.purge import PurgePolicy, PurgeReport, RuntimeStatus
 from durable_assistant.service import delete_created_object
-from durable_assistant.settings import get_settings
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -88,15 +87,16 @@ class DurableClientOrchestrations:
 
 def purge_now(orchestrations: DurableClientOrchestrations, now: datetime) -> PurgeReport:
     """Build the purge's inputs from the app settings and run it (blocking)."""
-    settings = get_settings()
-    ledger = get_ledger() if ledger_configured(settings) else None
+    root = services()
+    settings = root.settings
+    ledger = root.ledger if ledger_configured(settings) else None
     if ledger is None:
         logger.warning("purge: no storage configured, so there is no ledger to purge")
     return purge_core.purge_leftovers(
         orchestrations=orchestrations,
         deleter=delete_created_object,
         ledger=ledger,
-        assistants=OpenAIAssistants(get_openai_client()),
+        assistants=OpenAIAssistants(root.clients.assistants),
         policy=PurgePolicy.from_settings(settings),
         now=now,
     )

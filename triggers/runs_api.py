@@ -28,10 +28,10 @@ from durable_assistant.api import (
     run_view,
     tools_listing,
 )
+from durable_assistant.composition import services
 from durable_assistant.purge import FINISHED_STATUSES
 from durable_assistant.run_loop import CANCEL_EVENT
-from durable_assistant.settings import SettingsError, get_settings
-from durable_assistant.tools import app_registry
+from durable_assistant.settings import SettingsError
 from orchestrators.run import ORCHESTRATOR_NAME
 
 bp = df.Blueprint()
@@ -72,9 +72,9 @@ async def start_run_http(
     """POST /api/runs: start a run; 202 with status URLs, or 200 with the result."""
     try:
         wait_seconds = parse_wait(req.params.get("wait"))
-        registry = app_registry()
-        request = parse_run_request(req.get_body(), registry)
-        plan = resolve_plan(request, get_settings(), registry)
+        root = services()
+        request = parse_run_request(req.get_body(), root.registry)
+        plan = resolve_plan(request, root.settings, root.registry)
     except ApiError as error:
         return error_response(error)
     except SettingsError as error:
@@ -196,7 +196,7 @@ async def cancel_run_http(
 def list_tools_http(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/tools: the registered tools and the JSON schemas the model sees."""
     try:
-        return json_response(tools_listing(app_registry()))
+        return json_response(tools_listing(services().registry))
     except SettingsError as error:
         return settings_error_response(error)
 

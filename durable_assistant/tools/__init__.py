@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from functools import lru_cache
 
-from durable_assistant.settings import SettingsError, get_settings
 from durable_assistant.tools.registry import (
     CallId,
     Tool,
@@ -34,24 +32,6 @@ def _import_tool_modules() -> None:
 _import_tool_modules()
 
 
-@lru_cache(maxsize=1)
-def app_registry() -> ToolRegistry:
-    """The registry with this package's tools and those of the `TOOL_MODULES` setting.
-
-    `TOOL_MODULES` names modules of your own (comma-separated, importable from the app
-    root) whose `@tool` functions join the built-in ones, so tools can live outside
-    this package. Read on first use, never at import time.
-    """
-    for name in get_settings().tool_module_names:
-        try:
-            importlib.import_module(name)
-        except ImportError as error:
-            raise SettingsError(
-                f"invalid app settings: TOOL_MODULES: cannot import {name!r} ({error})"
-            ) from None
-    return default_registry
-
-
 __all__ = [
     "CallId",
     "Tool",
@@ -60,7 +40,6 @@ __all__ = [
     "ToolDefinitionError",
     "ToolRegistry",
     "UnknownToolError",
-    "app_registry",
     "default_registry",
     "tool",
 ]

@@ -12,7 +12,8 @@ from azure.core.credentials import AccessToken
 from pydantic import AliasChoices
 
 from durable_assistant.backends import ModelBackend
-from durable_assistant.clients import ModelClients, build_clients, reset_clients
+from durable_assistant.clients import ModelClients, build_clients
+from durable_assistant.composition import AppServices, use_services
 from durable_assistant.model import (
     Backend,
     RunPlan,
@@ -23,9 +24,8 @@ from durable_assistant.model import (
     ToolResult,
 )
 from durable_assistant.objects import MemoryRecorder, ObjectRecorder
-from durable_assistant.recorder import get_recorder
 from durable_assistant.service import backend_for
-from durable_assistant.settings import Settings, get_settings
+from durable_assistant.settings import Settings
 from durable_assistant.tools import default_registry
 
 if TYPE_CHECKING:
@@ -46,10 +46,8 @@ SETTING_NAMES = setting_names()
 
 
 def reset_caches() -> None:
-    """Forget the process-wide settings, credential, clients and recorder."""
-    get_settings.cache_clear()
-    reset_clients()
-    get_recorder.cache_clear()
+    """Forget the process-wide root: settings, credential, clients, recorder, tools."""
+    use_services(None)
 
 
 @pytest.fixture
@@ -219,7 +217,8 @@ def make_harness(
     recording in memory unless given a recorder (the Table ledger, say)."""
     clients = clients or build_clients(settings)
     recorder = recorder or MemoryRecorder()
-    backend = backend_for(kind, settings, recorder, clients=clients, registry=default_registry)
+    root = AppServices(settings, clients=clients, recorder=recorder, registry=default_registry)
+    backend = backend_for(kind, root)
     return Harness(kind=kind, backend=backend, clients=clients, recorder=recorder, emulator=emu)
 
 

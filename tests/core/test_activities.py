@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 import activities
 from durable_assistant.backends import AssistantsBackend, ResponsesBackend
+from durable_assistant.composition import AppServices
 from durable_assistant.model import (
     Backend,
     TeardownReport,
@@ -21,7 +22,6 @@ from durable_assistant.model import (
 )
 from durable_assistant.objects import MemoryRecorder
 from durable_assistant.service import backend_for
-from durable_assistant.settings import get_settings
 from durable_assistant.tools import default_registry
 from emulator.testing import RunningEmulator
 from tests.core.conftest import (
@@ -115,14 +115,13 @@ def test_malformed_input_raises(activity: object, payload: dict[str, object]) ->
 def test_backend_for_picks_the_backend_and_honours_background(
     app_env: pytest.MonkeyPatch,
 ) -> None:
-    recorder = MemoryRecorder()
-    assert isinstance(backend_for(Backend.ASSISTANTS, get_settings(), recorder), AssistantsBackend)
-    responses = backend_for(Backend.RESPONSES, get_settings(), recorder)
+    root = AppServices(recorder=MemoryRecorder())
+    assert isinstance(backend_for(Backend.ASSISTANTS, root), AssistantsBackend)
+    responses = backend_for(Backend.RESPONSES, root)
     assert isinstance(responses, ResponsesBackend)
     assert responses._background is True
     app_env.setenv("RESPONSES_BACKGROUND", "false")
-    get_settings.cache_clear()
-    foreground = backend_for(Backend.RESPONSES, get_settings(), recorder)
+    foreground = backend_for(Backend.RESPONSES, AppServices(recorder=MemoryRecorder()))
     assert isinstance(foreground, ResponsesBackend)
     assert foreground._background is False
 

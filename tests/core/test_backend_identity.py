@@ -11,10 +11,10 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 
 import activities
-from durable_assistant import clients as clients_module
 from durable_assistant import service
 from durable_assistant.backends import CredentialsRejectedError
 from durable_assistant.clients import COGNITIVE_SERVICES_SCOPE, build_clients
+from durable_assistant.composition import AppServices, services, use_services
 from durable_assistant.model import Backend, RunStatus
 from durable_assistant.service import backend_for
 from emulator.testing import RunningEmulator, running_emulator
@@ -51,8 +51,8 @@ def identity_env(
 
 
 def use_identity(monkeypatch: pytest.MonkeyPatch, credential: TokenCredential) -> None:
-    """Make the process-wide managed identity `credential` (the factory is unchanged)."""
-    monkeypatch.setattr(clients_module, "build_credential", lambda settings: credential)
+    """Make the app's identity `credential`: a root that holds it (the rest is built)."""
+    use_services(AppServices(credential=credential))
 
 
 @BACKENDS
@@ -67,7 +67,7 @@ def test_managed_identity_tokens_work_with_no_key_set(
         identity_env.setenv("AZURE_OPENAI_API_KEY", key)
     credential = StubCredential(TOKEN)
     use_identity(identity_env, credential)
-    clients = clients_module.get_clients()  # the app's own path: no key → managed identity
+    clients = services().clients  # the app's own path: no key → managed identity
     settings = emulator_settings(token_emulator.url, api_key=None)
     harness = make_harness(kind, token_emulator, settings, clients=clients)
 
@@ -145,7 +145,9 @@ def test_teardown_with_refused_credentials_reports_instead_of_raising(
     step = harness.settle(harness.start())
     created = [o.object_id for o in harness.recorder.objects_of(step.handle.instance_id)]
     locked_out = build_clients(emulator_settings(emulator.url, api_key="sk-nope"))
-    refused = backend_for(kind, settings, harness.recorder, clients=locked_out)
+    refused = backend_for(
+        kind, AppServices(settings, clients=locked_out, recorder=harness.recorder)
+    )
 
     report = refused.teardown(step.handle)
 

@@ -11,21 +11,16 @@ from durable_assistant.clients import (
     COGNITIVE_SERVICES_SCOPE,
     build_clients,
     build_credential,
-    get_clients,
-    get_credential,
-    get_openai_client,
-    get_responses_client,
-    reset_clients,
 )
+from durable_assistant.composition import AppServices, services
 from durable_assistant.objects import ObjectKind
-from durable_assistant.settings import get_settings
 from tests.core.conftest import StubCredential
 
 
 def test_an_injected_credential_gives_bearer_tokens_for_cognitive_services(
     app_env: pytest.MonkeyPatch, credential: StubCredential
 ) -> None:
-    clients = build_clients(get_settings(), credential)
+    clients = build_clients(services().settings, credential)
     provider = clients.assistants._azure_ad_token_provider
     assert provider is not None
     assert provider() == "stub-token"
@@ -41,7 +36,7 @@ def test_urls_retries_and_timeouts_come_from_settings(
     app_env.setenv("AZURE_OPENAI_ENDPOINT", "https://example.openai.azure.com/")
     app_env.setenv("OPENAI_MAX_RETRIES", "5")
     app_env.setenv("OPENAI_TIMEOUT_SECONDS", "12.5")
-    clients = build_clients(get_settings(), credential)
+    clients = build_clients(services().settings, credential)
     assert str(clients.assistants.base_url) == "https://example.openai.azure.com/openai/"
     assert clients.assistants._api_version == "2024-05-01-preview"
     assert str(clients.responses.base_url) == "https://example.openai.azure.com/openai/v1/"
@@ -59,7 +54,7 @@ def test_the_api_key_is_used_only_when_set_and_never_logged(
 ) -> None:
     app_env.setenv("AZURE_OPENAI_API_KEY", "sk-very-secret")
     with caplog.at_level(logging.DEBUG):
-        clients = build_clients(get_settings())
+        clients = build_clients(services().settings)
     assert clients.assistants.api_key == "sk-very-secret"
     assert clients.assistants._azure_ad_token_provider is None
     assert clients.responses.api_key == "sk-very-secret"
@@ -71,24 +66,22 @@ def test_an_explicit_credential_wins_over_a_key(
     app_env: pytest.MonkeyPatch, credential: StubCredential
 ) -> None:
     app_env.setenv("AZURE_OPENAI_API_KEY", "sk-very-secret")
-    clients = build_clients(get_settings(), credential)
+    clients = build_clients(services().settings, credential)
     assert clients.assistants._azure_ad_token_provider is not None
 
 
 def test_managed_identity_by_default_user_assigned_with_a_client_id(
     app_env: pytest.MonkeyPatch,
 ) -> None:
-    assert isinstance(build_credential(get_settings()), DefaultAzureCredential)
+    assert isinstance(build_credential(services().settings), DefaultAzureCredential)
     app_env.setenv("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001")
-    get_settings.cache_clear()
-    assert isinstance(build_credential(get_settings()), ManagedIdentityCredential)
+    assert isinstance(build_credential(AppServices().settings), ManagedIdentityCredential)
 
 
-def test_credential_and_clients_are_built_once_per_process(app_env: pytest.MonkeyPatch) -> None:
-    clients = get_clients()
-    assert get_clients() is clients
-    assert get_openai_client() is clients.assistants
-    assert get_responses_client() is clients.responses
-    assert get_credential() is get_credential()
-    reset_clients()
-    assert get_clients() is not clients
+def test_credential_and_clients_are_built_once_per_root(app_env: pytest.MonkeyPatch) -> None:
+    root = services()
+    clients = root.clients
+    assert root.clients is clients
+    assert root.credential is root.credential
+    assert services() is root
+    assert AppServices().clients is not clients

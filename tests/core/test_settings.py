@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
+from durable_assistant.composition import services
 from durable_assistant.model import Backend
-from durable_assistant.settings import SettingsError, get_settings, load_settings
+from durable_assistant.settings import SettingsError, load_settings
 
 
 def test_missing_required_settings_are_named(clean_env: pytest.MonkeyPatch) -> None:
@@ -69,6 +70,6 @@ def test_the_api_key_never_shows(
 
 
 def test_settings_are_read_once(app_env: pytest.MonkeyPatch) -> None:
-    first = get_settings()
+    first = services().settings
     app_env.setenv("AZURE_OPENAI_DEPLOYMENT", "changed")
-    assert get_settings() is first
+    assert services().settings is first

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from durable_assistant import service
+from durable_assistant.composition import services, use_services
 from durable_assistant.model import ToolCall, ToolInvocation
 from durable_assistant.settings import SettingsError
-from durable_assistant.tools import app_registry, default_registry
+from durable_assistant.tools import default_registry
 
 MODULE_SOURCE = '''
 from durable_assistant.tools import tool
@@ -31,11 +32,11 @@ def shout(text: str) -> str:
 
 @pytest.fixture
 def fresh_registry(app_env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """app_registry() unread, and no tool of these tests left registered afterwards."""
-    app_registry.cache_clear()
+    """The app's registry unread, and no tool of these tests left registered afterwards."""
+    use_services(None)
     yield app_env
     default_registry.unregister("shout")
-    app_registry.cache_clear()
+    use_services(None)
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_tools_of_the_named_modules_join_the_builtin_ones(
     fresh_registry.setenv("TOOL_MODULES", f" {tool_module} , ")
 
     assert "shout" not in default_registry
-    registry = app_registry()
+    registry = services().registry
 
     assert {"shout", "get_flights", "my_cat_born_date"} <= set(registry.names())
     result = registry.invoke(
@@ -85,8 +86,8 @@ def test_the_tool_activity_runs_them_in_a_process_that_never_listed_tools(
 def test_without_the_setting_only_builtin_tools_are_there(
     fresh_registry: pytest.MonkeyPatch,
 ) -> None:
-    assert "shout" not in app_registry().names()
-    assert "get_flights" in app_registry().names()
+    assert "shout" not in services().registry.names()
+    assert "get_flights" in services().registry.names()
 
 
 def test_a_module_that_cannot_be_imported_is_a_settings_error_naming_it(
@@ -96,10 +97,10 @@ def test_a_module_that_cannot_be_imported_is_a_settings_error_naming_it(
     with pytest.raises(
         SettingsError, match="TOOL_MODULES: cannot import 'no_such_module_anywhere'"
     ):
-        app_registry()
+        _ = services().registry
 
 
 def test_a_value_that_is_not_module_names_is_refused(fresh_registry: pytest.MonkeyPatch) -> None:
     fresh_registry.setenv("TOOL_MODULES", "os; rm -rf /")
     with pytest.raises(SettingsError, match="TOOL_MODULES"):
-        app_registry()
+        _ = services().registry

@@ -12,6 +12,7 @@ import azure.functions as func
 import pytest
 
 from durable_assistant.api import MAX_BODY_BYTES, MAX_WAIT_SECONDS
+from durable_assistant.composition import services, use_services
 from durable_assistant.model import (
     Backend,
     Outcome,
@@ -23,8 +24,6 @@ from durable_assistant.model import (
     Usage,
 )
 from durable_assistant.run_loop import CANCEL_EVENT
-from durable_assistant.settings import get_settings
-from durable_assistant.tools import app_registry
 from tests.http.fake_durable import FakeDurableClient
 from tests.support.function_index import index_app
 
@@ -51,9 +50,9 @@ def app_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "HISTORY_EVENT_LIMIT": "120",
     }.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    use_services(None)
     yield
-    get_settings.cache_clear()
+    use_services(None)
 
 
 @pytest.fixture
@@ -130,7 +129,7 @@ def test_start_answers_202_with_the_check_status_payload(
         question=SEED,
         backend=Backend.ASSISTANTS,
         instructions="Be brief.",
-        tools=app_registry().names(),
+        tools=services().registry.names(),
         model="dep-1",
         deadline_seconds=300,
         poll_initial_ms=250,
@@ -285,13 +284,13 @@ def test_start_with_missing_settings_answers_500_naming_them(
 ) -> None:
     monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
     monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "dep-1")
-    get_settings.cache_clear()
+    use_services(None)
     try:
         response = call(
             functions, "start_run_http", request("POST", "runs", {"question": "q"}), client
         )
     finally:
-        get_settings.cache_clear()
+        use_services(None)
     assert response.status_code == 500
     error = body_of(response)
     assert error["error"] == "configuration_error"
@@ -473,7 +472,7 @@ def test_tools_lists_every_registered_tool_with_its_schema(
     response = call(functions, "list_tools_http", request("GET", "tools"))
     assert response.status_code == 200
     tools = {t["name"]: t for t in body_of(response)["tools"]}
-    assert set(tools) == set(app_registry().names())
+    assert set(tools) == set(services().registry.names())
     flights = tools["get_flights"]
     assert flights["parameters"]["required"] == ["date_1", "date_2"]
     assert flights["parameters"]["properties"]["date_1"]["type"] == "string"
