@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test quick lint typecheck unit bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -34,6 +34,12 @@ unit: setup
 	$(VENV)/bin/pytest
 
 test: lint typecheck unit
+
+# The inner loop: orchestration, HTTP, function app and core tests (no processes).
+QUICK_TESTS := tests/orchestration tests/http tests/test_function_app.py tests/core
+
+quick: setup
+	$(VENV)/bin/pytest -q $(QUICK_TESTS)
 
 bench: setup
 	$(PY) -m bench
