@@ -3,7 +3,8 @@
 //   - a storage account with shared keys off (host, Durable Functions task hub, ledger,
 //     deployment package),
 //   - Log Analytics + Application Insights with local auth off,
-//   - an Azure OpenAI account with keys off and one model deployment,
+//   - an Azure OpenAI account with keys off and one model deployment (name, version and
+//     deployment type asked for by azd),
 //   - a Flex Consumption (FC1) Linux Python 3.11 function app,
 //   - the data-plane role assignments between them (app/rbac.bicep).
 // No secret is created, stored or output anywhere: every call is made with Entra ID.
@@ -14,16 +15,48 @@ targetScope = 'subscription'
 @description('Name of the azd environment; goes into resource names and the azd-env-name tag.')
 param environmentName string
 
+// Regions offering both Flex Consumption (the list of Azure's own Flex Consumption azd
+// quickstart, Azure-Samples/functions-quickstart-python-http-azd) and the default model,
+// gpt-5.4-mini 2026-03-17, as GlobalStandard (Azure OpenAI "Global Standard model
+// availability" matrix, read 2026-11). Another model may be offered in fewer regions:
+// check it, or put the OpenAI account in a region that has it with openAiLocation.
 @minLength(1)
-@description('Region of every resource (except the OpenAI account when openAiLocation is set). It must offer Flex Consumption.')
+@description('Region of every resource (except the OpenAI account when openAiLocation is set). Offers Flex Consumption and gpt-5.4-mini GlobalStandard.')
+@allowed([
+  'australiaeast'
+  'brazilsouth'
+  'canadacentral'
+  'centralus'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'westeurope'
+  'westus'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
+    default: 'eastus2'
   }
 })
 param location string
 
-@description('Region of the Azure OpenAI account; empty means `location`. It must offer the model, its deployment type and the Responses API.')
+@description('Region of the Azure OpenAI account; empty means `location`. It must offer the model as the chosen deployment type, and the Responses API.')
 param openAiLocation string = ''
 
 @description('Object id of whoever runs azd. It gets the same data roles as the app, to run the app locally against these resources. Empty grants nothing.')
@@ -36,34 +69,57 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('Model to deploy.')
-param openAiModelName string = 'gpt-4o-mini'
+// The model: no Bicep default, so `azd provision` asks for each (and keeps the answers
+// in .azure/<env>/config.json); azd offers the value in `default` first. The defaults are
+// the smallest current model that a new subscription can still deploy: gpt-5.4-mini
+// 2026-03-17 is GA with retirement 2027-03-18 in Azure's model retirement schedule (read
+// 2026-11), where gpt-4o-mini 2024-07-18 and gpt-4.1-mini 2025-04-14 are deprecated or
+// retired. docs/deploy.md has the table and the sources.
+@description('Model to deploy. Current default: gpt-5.4-mini.')
+@metadata({
+  azd: {
+    default: 'gpt-5.4-mini'
+  }
+})
+param openAiModelName string
 
-@description('Model version to deploy (pinned).')
-param openAiModelVersion string = '2024-07-18'
+@description('Model version to deploy (pinned). Current default: 2026-03-17 (the version of gpt-5.4-mini).')
+@metadata({
+  azd: {
+    default: '2026-03-17'
+  }
+})
+param openAiModelVersion string
 
-@description('Name of the model deployment, the app setting AZURE_OPENAI_DEPLOYMENT.')
-param openAiDeploymentName string = openAiModelName
-
-@description('Deployment type of the model.')
+@description('Deployment type of the model. Current default: GlobalStandard.')
 @allowed([
   'GlobalStandard'
   'DataZoneStandard'
   'Standard'
 ])
-param openAiDeploymentSku string = 'GlobalStandard'
+@metadata({
+  azd: {
+    default: 'GlobalStandard'
+  }
+})
+param openAiDeploymentSku string
+
+@description('Name of the model deployment, the app setting AZURE_OPENAI_DEPLOYMENT.')
+param openAiDeploymentName string = openAiModelName
 
 @description('Capacity of the model deployment, in thousands of tokens per minute.')
 @minValue(1)
 param openAiDeploymentCapacity int = 30
 
-// 2025-03-01-preview is the first version serving /openai/responses; the dated preview
-// versions from 2024-05-01-preview on also serve Assistants v2. One that does both lets
-// ASSISTANT_BACKEND (or a request) switch backends without a settings change.
-@description('Azure OpenAI data-plane API version, the app setting OPENAI_API_VERSION.')
-param openAiApiVersion string = '2025-04-01-preview'
+// Only the Assistants backend sends an api-version (the Responses backend calls the v1
+// API at /openai/v1/, which takes none). 2024-05-01-preview is the first version serving
+// Assistants v2, and the app's own default: the same value everywhere.
+@description('Azure OpenAI data-plane API version of the Assistants calls, the app setting OPENAI_API_VERSION.')
+param openAiApiVersion string = '2024-05-01-preview'
 
-@description('Default model backend of the app (ASSISTANT_BACKEND); a request can ask for the other.')
+// Azure retired its Assistants API on 2026-08-26: `assistants` works against the local
+// emulator only. Responses is the backend for Azure.
+@description('Default model backend of the app (ASSISTANT_BACKEND); a request can ask for the other. Azure serves Responses only.')
 @allowed([
   'responses'
   'assistants'
@@ -220,6 +276,7 @@ output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
 output OPENAI_API_VERSION string = openAiApiVersion
 output ASSISTANT_BACKEND string = assistantBackend
 output TASKHUB_NAME string = taskHubName
+output PURGE_SCHEDULE string = purgeSchedule
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
 output AZURE_STORAGE_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint

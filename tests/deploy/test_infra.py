@@ -1,0 +1,161 @@
+"""The Bicep template parses, hangs together, and sets exactly the settings the app reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from durable_assistant.settings import Settings
+from tests.deploy.bicep import (
+    INFRA,
+    MAIN,
+    ROOT,
+    app_settings,
+    bicep_files,
+    decorator,
+    modules,
+    parameters,
+    parse,
+    parse_text,
+    required_parameters,
+)
+from tests.support.function_index import index_app, raw_bindings
+
+API = INFRA / "app" / "api.bicep"
+SETTING_REFERENCE = re.compile(r"%([A-Za-z0-9_]+)%")
+
+# Read by the Functions host and the Azure SDKs rather than by the app's own code: the
+# host's storage connection by identity (`AzureWebJobsStorage__*`) and its telemetry
+# to Application Insights, with Entra ID authentication.
+HOST_PREFIXES = ("AzureWebJobsStorage__",)
+HOST_SETTINGS = frozenset(
+    {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+)
+
+# Flex Consumption rejects or ignores these: it takes them from `functionAppConfig`.
+FLEX_REJECTED = frozenset(
+    {
+        "FUNCTIONS_WORKER_RUNTIME",
+        "FUNCTIONS_EXTENSION_VERSION",
+        "WEBSITE_RUN_FROM_PACKAGE",
+        "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+        "WEBSITE_CONTENTSHARE",
+        "WEBSITE_TIME_ZONE",
+    }
+)
+
+
+def settings_names() -> dict[str, bool]:
+    """Every environment variable `Settings` reads, and whether it is required."""
+    names: dict[str, bool] = {}
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = getattr(alias, "choices", None) or [field.upper()]
+        for choice in choices:
+            names[str(choice)] = info.is_required()
+    return names
+
+
+@cache
+def referenced_settings() -> frozenset[str]:
+    """The `%NAME%` settings host.json and the functions' bindings refer to."""
+    text = (ROOT / "host.json").read_text(encoding="utf-8")
+    for function in index_app({}).values():
+        text += json.dumps(raw_bindings(function))
+    return frozenset(SETTING_REFERENCE.findall(text))
+
+
+def read_by_the_app(name: str) -> bool:
+    return (
+        name in settings_names()
+        or name in referenced_settings()
+        or name in HOST_SETTINGS
+        or name.startswith(HOST_PREFIXES)
+    )
+
+
+@pytest.mark.parametrize("path", bicep_files(), ids=lambda p: str(p.relative_to(INFRA)))
+def test_every_bicep_file_parses(path: Path) -> None:
+    template = parse(path)
+    assert template.get("parameters") or template.get("resources"), path
+
+
+def test_the_parser_rejects_broken_bicep() -> None:
+    broken = MAIN.read_text(encoding="utf-8").replace("param location string", "param location")
+    with pytest.raises(Exception, match=r"(?i)unexpected"):
+        parse_text(broken)
+
+
+def test_every_module_gets_the_params_it_declares_and_no_others() -> None:
+    for name, (target, given) in modules(MAIN).items():
+        declared = set(parameters(target))
+        assert set(given) <= declared, f"module {name} passes unknown params"
+        missing = required_parameters(target) - set(given)
+        assert not missing, f"module {name} misses required params {missing}"
+
+
+def test_the_model_is_asked_for_with_a_current_default() -> None:
+    params = parameters(MAIN)
+    for name in ("openAiModelName", "openAiModelVersion", "openAiDeploymentSku"):
+        assert params[name]["default"] is None, f"{name} has a default, so azd would not ask"
+        default = decorator(params[name], "metadata")["azd"]["default"]
+        assert default in decorator(params[name], "description")
+    model = decorator(params["openAiModelName"], "metadata")["azd"]["default"]
+    version = decorator(params["openAiModelVersion"], "metadata")["azd"]["default"]
+    example = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    assert example["AZURE_OPENAI_DEPLOYMENT"] == model
+    deploy_doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert f"| `{model}` | `{version}` | GA |" in deploy_doc
+
+
+def test_the_region_list_is_documented() -> None:
+    regions = decorator(parameters(MAIN)["location"], "allowed")
+    assert regions, "location needs @allowed regions"
+    deploy_doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    listed = deploy_doc.split("### Regions", 1)[1].split("###", 1)[0]
+    assert all(f"`{r}`" in listed for r in regions)
+
+
+def test_one_api_version_default_everywhere() -> None:
+    app_default = Settings.model_fields["openai_api_version"].default
+    infra_default = parameters(MAIN)["openAiApiVersion"]["default"]
+    example = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    assert infra_default == app_default == example["OPENAI_API_VERSION"]
+    for doc in ("deploy.md", "core.md"):
+        text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+        versions = set(re.findall(r"20\d\d-\d\d-\d\d-preview", text))
+        assert versions == {app_default}, (doc, versions)
+
+
+def test_app_settings_are_what_the_app_reads() -> None:
+    set_by_template = app_settings(API)
+    needed = {name for name, required in settings_names().items() if required}
+    needed |= referenced_settings()
+    assert needed <= set_by_template, f"missing: {needed - set_by_template}"
+    ignored = {name for name in set_by_template if not read_by_the_app(name)}
+    assert not ignored, f"set but never read: {ignored}"
+    assert not set_by_template & FLEX_REJECTED
+
+
+def test_outputs_give_a_local_run_the_settings_of_the_deployed_app() -> None:
+    outputs = set(parse(MAIN)["outputs"])
+    app_read = set(settings_names()) | referenced_settings()
+    # AZURE_CLIENT_ID names the app's identity: a developer's machine must not use it.
+    # The storage connection is output as endpoints (AZURE_STORAGE_*_ENDPOINT): locally
+    # it is Azurite, or the account with the developer's identity (docs/deploy.md).
+    wanted = {
+        name
+        for name in app_settings(API) & app_read
+        if name != "AZURE_CLIENT_ID" and not name.startswith("AzureWebJobsStorage")
+    }
+    assert wanted <= outputs, f"not output: {wanted - outputs}"
+
+
+def test_example_local_settings_are_settings_the_app_reads() -> None:
+    example = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    core_tools_only = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
+    assert all(read_by_the_app(name) or name in core_tools_only for name in example)
