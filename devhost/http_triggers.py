@@ -1,4 +1,5 @@
-"""HTTP triggers: route templates, `func.HttpRequest` in, `func.HttpResponse` out."""
+"""HTTP triggers: route templates, `func.HttpRequest` in, `func.HttpResponse` out, or the
+FastAPI types throughout when the app uses HTTP streams (see `http_streaming`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from typing import Any
 import azure.functions as func
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from devhost import logs
+from devhost.http_streaming import StreamingHttp
 from devhost.indexer import AppIndex, FunctionLoadError, IndexedFunction, TriggerKind
 from devhost.invoker import Invoker
 
@@ -144,9 +147,15 @@ class HttpTriggers:
     """Dispatches `/<routePrefix>/<route>` requests to the app's HTTP functions."""
 
     def __init__(
-        self, index: AppIndex, invoker: Invoker, route_prefix: str, key: str | None = None
+        self,
+        index: AppIndex,
+        invoker: Invoker,
+        route_prefix: str,
+        key: str | None = None,
+        streaming: StreamingHttp | None = None,
     ) -> None:
         self._invoker = invoker
+        self._streaming = streaming
         self._prefix = route_prefix.strip("/")
         self._key = key
         self.routes = []
@@ -187,17 +196,31 @@ class HttpTriggers:
             return route, params
         return False if path_matched else None
 
-    async def handle(self, request: Request) -> Response:
-        """Serve one request (404/405 when no function takes it)."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: 404/405 when no function takes the request, else run the function."""
+        request = Request(scope, receive)
         matched = self.match(request.method, request.url.path)
         if matched is None:
-            return Response(status_code=404)
+            await Response(status_code=404)(scope, receive, send)
+            return
         if matched is False:
-            return Response(status_code=405)
+            await Response(status_code=405)(scope, receive, send)
+            return
         assert not isinstance(matched, bool)
         route, params = matched
         if not self._authorized(route.function, request):
-            return Response(status_code=401)
+            await Response(status_code=401)(scope, receive, send)
+            return
+        if self._streaming is not None:
+            await self._streaming.forward(scope, receive, send, route.function, params)
+            return
+        response = await self._classic(request, route, params)
+        await response(scope, receive, send)
+
+    async def _classic(
+        self, request: Request, route: HttpRoute, params: dict[str, str]
+    ) -> Response:
+        """`func.HttpRequest` in, the encoded `func.HttpResponse` (or `str`) out."""
         body = await request.body()
         http_request = func.HttpRequest(
             method=request.method,

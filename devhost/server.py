@@ -14,6 +14,7 @@ from devhost.admin import AdminApi
 from devhost.client_binding import client_binding
 from devhost.config import HostConfig
 from devhost.engine import Engine
+from devhost.http_streaming import StreamingHttp, check_streaming_app, web_extension
 from devhost.http_triggers import HttpTriggers
 from devhost.indexer import AppIndex, TriggerKind, index_app
 from devhost.invoker import Invoker
@@ -39,29 +40,38 @@ class DevHost:
             str(app_dir), lambda binding: client_binding(self.origin, self.config.hub_name, binding)
         )
         self.engine = Engine(self.store, self.index, self.config, self.invoker)
-        self.http = HttpTriggers(self.index, self.invoker, self.config.route_prefix, function_key)
+        self.streaming: StreamingHttp | None = None
+        extension = web_extension()
+        if extension is not None:
+            for warning in check_streaming_app(self.index):
+                LOGGER.warning("%s", warning)
+            self.streaming = StreamingHttp(extension, self.invoker)
+        self.http = HttpTriggers(
+            self.index, self.invoker, self.config.route_prefix, function_key, self.streaming
+        )
         self.timers = TimerTriggers(self.index, self.invoker)
         self.management = ManagementApi(self.engine, self.config.hub_name)
         self.admin = AdminApi(self.index, self.invoker, self.timers)
         routes = [
             *self.management.routes(),
             *self.admin.routes(),
+            Route("/", self._root),
             Route(
                 "/{path:path}",
-                self._http,
+                self.http,
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
             ),
         ]
         self.asgi = Starlette(routes=routes)
 
-    async def _http(self, request: Request) -> Response:
-        if request.url.path.rstrip("/") == "":
-            return Response("devhost is running", media_type="text/plain")
-        return await self.http.handle(request)
+    async def _root(self, request: Request) -> Response:
+        return Response("devhost is running", media_type="text/plain")
 
     def describe(self) -> None:
         """Log the indexed functions like the host's startup listing."""
         prefix = f"/{self.config.route_prefix}" if self.config.route_prefix else ""
+        if self.streaming is not None:
+            LOGGER.info("HTTP streams: the app's HTTP triggers use the FastAPI types (ASGI mode)")
         for function in self.index.functions.values():
             if function.kind is TriggerKind.HTTP:
                 methods = ",".join(function.trigger.get("methods") or []) or "ALL"
