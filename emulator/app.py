@@ -120,7 +120,7 @@ class EmulatorApp:
             if fault == "drop":
                 await _drop(send)
                 return None
-            if fault is not None:
+            if fault is not None and fault != "drop_midway":
                 raise self._fault_error(fault)
             ctx = Ctx(
                 state=self.state,
@@ -128,6 +128,7 @@ class EmulatorApp:
                 query=request.query_params,
                 headers=request.headers,
                 body=await _json_body(request),
+                drop_midway=fault == "drop_midway",
             )
             reply = await route.handler(ctx)
         except ApiError as error:
@@ -150,9 +151,13 @@ class EmulatorApp:
             return rate_limited(controls.retry_after, controls.retry_after_ms)
         if fault in ("500", "503"):
             return server_error(int(fault))
-        return bad_request(f"Unknown {FAULT_HEADER} {fault!r}: use 429, 500, 503 or drop.")
+        return bad_request(
+            f"Unknown {FAULT_HEADER} {fault!r}: use 429, 500, 503, drop or drop_midway."
+        )
 
     def _reply(self, reply: Reply) -> Response:
+        if reply.stream is not None:
+            return reply.stream
         headers = {"x-request-id": str(uuid.uuid4()), **reply.headers}
         poll_after = self.state.controls.poll_after_ms
         if reply.poll_hint and poll_after is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator import stream_runs
 from emulator.errors import bad_request, invalid_type, not_found
 from emulator.pagination import paginate
 from emulator.routing import Ctx, Reply, Route, require_object
@@ -124,6 +125,8 @@ async def create_thread_and_run(ctx: Ctx) -> Reply:
         raise not_found("assistant", ctx.body["assistant_id"])
     thread = _new_thread(ctx.state, spec)
     run = start_run(ctx.state, thread, ctx.body, ctx)
+    if ctx.body.get("stream"):
+        return stream_runs.stream_reply(ctx, thread, run, created=True)
     return Reply(run.wire, poll_hint=True)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FAULT_KINDS = ("429", "500", "503", "drop")
+FAULT_KINDS = ("429", "500", "503", "drop", "drop_midway")
 OUTCOMES = ("failed", "rate_limited", "expired", "incomplete")
 
 _FIXED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")

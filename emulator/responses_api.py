@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from emulator import conversations_api
-from emulator.errors import NO_STREAMING, ApiError, bad_request, invalid_type
+from emulator import conversations_api, stream_responses
+from emulator.errors import ApiError, bad_request, invalid_type
 from emulator.history import check_tool_outputs, replay
 from emulator.items import input_items, item_text, output_items
 from emulator.model import Decision, count_tokens
@@ -130,12 +130,12 @@ def _finish(state: EmulatorState, record: ResponseRecord, decision: Decision | N
         decision = _proxy_decision(state, record)
         if decision is None:
             return
-    if decision is None:
+    if decision is None and record.planned is None:
         episode = record.episode or replay(state, record.history, None)
         offered = {t["name"] for t in _offered_tools(wire)}
         decision = episode.decide(offered, parallel=bool(wire["parallel_tool_calls"]))
         episode.pending = {}
-    output = output_items(decision)
+    output = output_items(decision) if decision is not None else record.planned or []
     wire["output"] = output
     wire["usage"] = _usage(record.history, output)
     limit = wire.get("max_output_tokens")
@@ -150,13 +150,13 @@ def _finish(state: EmulatorState, record: ResponseRecord, decision: Decision | N
         state.conversations[conversation["id"]].items.extend([*record.input_items, *output])
 
 
-def advance(state: EmulatorState, record: ResponseRecord) -> None:
+def advance(state: EmulatorState, record: ResponseRecord, *, streamed: bool = False) -> None:
     """Bring a background response up to date: queued -> in_progress -> its outcome.
 
-    A foreground response is finished by its own create call, never here.
+    A foreground response is finished by its own create call (or its stream), never here.
     """
     wire = record.wire
-    if not wire["background"]:
+    if not wire["background"] and not streamed:
         return
     if wire["status"] == "queued":
         wire["status"] = "in_progress"
@@ -209,8 +209,6 @@ def _context(ctx: Ctx, body: Json) -> tuple[list[Json], str | None, Json | None]
 async def create_response(ctx: Ctx) -> Reply:
     """POST /responses: foreground (answered now) or background (queued, then polled)."""
     body = ctx.body
-    if body.get("stream"):
-        raise bad_request(NO_STREAMING, param="stream")
     model = require_object(body, "model")
     given = input_items(body.get("input", []))
     background = bool(body.get("background", False))
@@ -262,6 +260,8 @@ async def create_response(ctx: Ctx) -> Reply:
     )
     if store:
         ctx.state.responses[wire["id"]] = record
+    if body.get("stream"):
+        return stream_responses.stream_reply(ctx, record)
     if not background:
         await asyncio.sleep(max(0.0, record.ready_at - ctx.state.clock()))
         decision = None
@@ -276,8 +276,11 @@ async def create_response(ctx: Ctx) -> Reply:
 
 
 async def retrieve_response(ctx: Ctx) -> Reply:
-    """GET /responses/{response_id}"""
-    return Reply(_record_of(ctx).wire, poll_hint=True)
+    """GET /responses/{response_id} (`?stream=true`: its events again, see stream_responses)"""
+    record = _record_of(ctx)
+    if ctx.query.get("stream") == "true":
+        return stream_responses.resume_reply(ctx, record)
+    return Reply(record.wire, poll_hint=True)
 
 
 async def delete_response(ctx: Ctx) -> Reply:

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.responses import Response
+
 from emulator.errors import ApiError, bad_request
 from emulator.state import EmulatorState
 
@@ -25,6 +27,7 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     poll_hint: bool = False
+    stream: Response | None = None  # server-sent events instead of `body`
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Ctx:
     query: Mapping[str, str]
     headers: Mapping[str, str]
     body: dict[str, Any]
+    drop_midway: bool = False  # a stream answering this request breaks halfway
 
     def query_int(self, name: str, default: int, low: int, high: int) -> int:
         """An integer query parameter within bounds, else the service's 400."""

@@ -14,7 +14,8 @@ import asyncio
 import math
 from typing import Any
 
-from emulator.errors import NO_STREAMING, bad_request, not_found
+from emulator import stream_runs
+from emulator.errors import bad_request, not_found
 from emulator.model import Decision, Episode, count_tokens
 from emulator.pagination import paginate
 from emulator.proxy import proxy_failure
@@ -83,7 +84,8 @@ def _step(state: EmulatorState, thread: ThreadRecord, run: RunRecord, now: float
         _force(run, outcome, now)
         return True
     if state.proxy is None:
-        decision = run.episode.decide(run.offered, parallel=run.parallel)
+        decision = run.planned or run.episode.decide(run.offered, parallel=run.parallel)
+        run.planned = None
     else:
         asked = _proxy_decision(state, thread, run)
         if asked is None:
@@ -289,8 +291,6 @@ def add_message(state: EmulatorState, thread: ThreadRecord, body: Json, param: s
 
 def start_run(state: EmulatorState, thread: ThreadRecord, body: Json, ctx: Ctx) -> RunRecord:
     """Create a run on a thread (the checks and the defaults of `runs.create`)."""
-    if body.get("stream"):
-        raise bad_request(NO_STREAMING, param="stream")
     assistant_id = require_object(body, "assistant_id")
     assistant = state.assistants.get(assistant_id)
     if assistant is None:
@@ -375,6 +375,8 @@ async def create_run(ctx: Ctx) -> Reply:
     """POST /threads/{thread_id}/runs"""
     thread = thread_of(ctx.state, ctx.params["thread_id"])
     run = start_run(ctx.state, thread, ctx.body, ctx)
+    if ctx.body.get("stream"):
+        return stream_runs.stream_reply(ctx, thread, run, created=True)
     return Reply(run.wire, poll_hint=True)
 
 
@@ -415,8 +417,6 @@ async def cancel_run(ctx: Ctx) -> Reply:
 
 async def submit_tool_outputs(ctx: Ctx) -> Reply:
     """POST /threads/{thread_id}/runs/{run_id}/submit_tool_outputs"""
-    if ctx.body.get("stream"):
-        raise bad_request(NO_STREAMING, param="stream")
     thread, run = _run_of(ctx)
     advance(ctx.state, thread, run)
     status = run.wire["status"]
@@ -437,6 +437,8 @@ async def submit_tool_outputs(ctx: Ctx) -> Reply:
     run.episode.answer_calls(outputs)
     run.wire.update(status="queued", required_action=None)
     run.ready_at = now + ctx.state.model_delay()
+    if ctx.body.get("stream"):
+        return stream_runs.stream_reply(ctx, thread, run, created=False)
     return Reply(run.wire, poll_hint=True)
 
 

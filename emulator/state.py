@@ -47,6 +47,7 @@ class RunRecord:
     cancel_at: float | None = None
     steps: list[Json] = field(default_factory=list)
     model_task: asyncio.Task[Decision] | None = None
+    planned: Decision | None = None  # a streamed turn, decided when it began
 
 
 @dataclass
@@ -69,6 +70,8 @@ class ResponseRecord:
     ready_at: float = 0.0
     outcome: str | None = None
     model_task: asyncio.Task[Decision] | None = None
+    planned: list[Json] | None = None  # a streamed turn's output, decided when it began
+    timeline: Any = None  # its stream's events (emulator.stream_responses.Timeline)
 
 
 @dataclass
