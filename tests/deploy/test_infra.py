@@ -159,3 +159,13 @@ def test_example_local_settings_are_settings_the_app_reads() -> None:
     example = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     core_tools_only = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
     assert all(read_by_the_app(name) or name in core_tools_only for name in example)
+
+
+def test_the_settings_table_lists_every_setting() -> None:
+    core = (ROOT / "docs" / "core.md").read_text(encoding="utf-8")
+    table = core.split("## Settings", 1)[1].split("### Identity", 1)[0]
+    names = set(settings_names()) | referenced_settings() | app_settings(API)
+    names -= HOST_SETTINGS  # the host's own, documented with the telemetry settings
+    for name in names:
+        short = "`__" + name.split("__", 1)[1] + "`" if "__" in name else ""
+        assert f"`{name}`" in table or (short and short in table), name
