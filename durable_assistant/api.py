@@ -68,14 +68,11 @@ def parse_run_request(body: bytes, registry: ToolRegistry) -> RunRequest:
             f"body: the request body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted",
             "body",
         )
-    try:
-        data = json.loads(body) if body.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise bad_request(f"body: not valid JSON ({error})", "body") from None
+    data = _json_body(body) if body.strip() else None
     if not isinstance(data, dict):
         raise bad_request('body: must be a JSON object such as {"question": "..."}', "body")
     try:
-        request = RunRequest.model_validate(data, strict=False)
+        request = RunRequest.model_validate(data)
     except ValidationError as error:
         raise _validation_error(error) from None
     if request.tools is not None:
@@ -86,6 +83,52 @@ def parse_run_request(body: bytes, registry: ToolRegistry) -> RunRequest:
                 "tools",
             )
     return request
+
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting a request body may have: far more than any valid body needs."""
+
+
+def _json_body(body: bytes) -> Any:
+    """A request body decoded as JSON; `ApiError` (400) for anything else.
+
+    Nesting is checked before decoding: a body of a few hundred kilobytes of `[`
+    would otherwise exhaust the parser's recursion.
+    """
+    if _nesting_depth(body) > MAX_JSON_DEPTH:
+        raise bad_request(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels", "body")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise bad_request(f"body: not valid JSON ({_reason(error)})", "body") from None
+
+
+def _nesting_depth(body: bytes) -> int:
+    """The deepest `[`/`{` nesting outside strings (a cheap scan, no decoding)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return str(error)
 
 
 def _validation_error(error: ValidationError) -> ApiError:
@@ -113,10 +156,7 @@ def parse_cancel_request(body: bytes) -> str | None:
     """The optional `{"reason": "..."}` body of a cancel; `ApiError` (400) otherwise."""
     if not body.strip():
         return None
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise bad_request(f"body: not valid JSON ({error})", "body") from None
+    data = _json_body(body)
     if not isinstance(data, dict) or set(data) - {"reason"}:
         raise bad_request('body: must be empty or {"reason": "..."}', "body")
     reason = data.get("reason")
@@ -133,10 +173,8 @@ def parse_wait(value: str | None) -> int:
     """The `?wait=N` query parameter: whole seconds, 0 to `MAX_WAIT_SECONDS`."""
     if value is None or value == "":
         return 0
-    try:
-        seconds = int(value)
-    except ValueError:
-        seconds = -1
+    # ASCII digits only: int() would also take " 5 ", "+5", "5_0" and "５".
+    seconds = int(value) if value.isascii() and value.isdigit() and len(value) <= 4 else -1
     if not 0 <= seconds <= MAX_WAIT_SECONDS:
         raise bad_request(
             f"wait: must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}", "wait"

@@ -95,7 +95,7 @@ class RunRequest(Model):
     instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_CHARS)
     tools: list[str] | None = Field(default=None, max_length=128)
     model: str | None = Field(default=None, min_length=1, max_length=256)
-    deadline_seconds: int | None = Field(default=None, ge=5, le=86_400)
+    deadline_seconds: int | None = Field(default=None, ge=5, le=86_400, strict=True)
 
 
 class RunPlan(Model):

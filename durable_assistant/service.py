@@ -15,6 +15,7 @@ from durable_assistant.backends import (
     ResponsesBackend,
     delete_object,
 )
+from durable_assistant.backends.errors import TeardownIncompleteError
 from durable_assistant.composition import AppServices, services
 from durable_assistant.model import (
     Backend,
@@ -80,8 +81,18 @@ def cancel_run(handle: RunHandle) -> Step:
 
 
 def teardown_run(handle: RunHandle) -> TeardownReport:
-    """Delete what the run created (and whatever the recorder holds for the instance)."""
-    return _backend(handle.backend).teardown(handle)
+    """Delete what the run created (and whatever the recorder holds for the instance).
+
+    A delete that failed fails the activity, after every other object was tried, so
+    its retry policy tries again (already deleted objects then count as gone; a 404
+    always counts as deleted). What is left after the last attempt waits for the purge.
+    """
+    report = _backend(handle.backend).teardown(handle)
+    if report.failed:
+        raise TeardownIncompleteError(
+            f"could not delete {len(report.failed)} object(s): {', '.join(report.failed)}"
+        )
+    return report
 
 
 def run_tool(invocation: ToolInvocation) -> ToolResult:

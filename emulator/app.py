@@ -35,6 +35,8 @@ from emulator.state import EmulatorState
 logger = logging.getLogger(__name__)
 
 FAULT_HEADER = "x-emulator-fault"
+LOST = "lost"
+"""The fault that handles the request, then drops the answer (a lost reply)."""
 LATENCY_HEADER = "x-emulator-latency-ms"
 POLL_HEADER = "openai-poll-after-ms"
 UNUSABLE_JSON = (
@@ -101,6 +103,7 @@ class EmulatorApp:
     async def _serve(self, request: Request, send: Send) -> Response | None:
         """Answer an API request; None when the connection was dropped on purpose."""
         method = request.method
+        fault: str | None = None
         try:
             resolved = api_path(request.url.path)
             matched = self.router.match(method, resolved[0]) if resolved else None
@@ -120,7 +123,7 @@ class EmulatorApp:
             if fault == "drop":
                 await _drop(send)
                 return None
-            if fault is not None and fault != "drop_midway":
+            if fault is not None and fault not in ("drop_midway", LOST):
                 raise self._fault_error(fault)
             ctx = Ctx(
                 state=self.state,
@@ -132,7 +135,13 @@ class EmulatorApp:
             )
             reply = await route.handler(ctx)
         except ApiError as error:
+            if fault == LOST:
+                await _drop(send)
+                return None
             return _error_response(error)
+        if fault == LOST:  # done, but the client never hears of it
+            await _drop(send)
+            return None
         return self._reply(reply)
 
     async def _delay(self, request: Request) -> None:
@@ -152,7 +161,7 @@ class EmulatorApp:
         if fault in ("500", "503"):
             return server_error(int(fault))
         return bad_request(
-            f"Unknown {FAULT_HEADER} {fault!r}: use 429, 500, 503, drop or drop_midway."
+            f"Unknown {FAULT_HEADER} {fault!r}: use 429, 500, 503, drop, drop_midway or lost."
         )
 
     def _reply(self, reply: Reply) -> Response:

@@ -25,6 +25,7 @@ _CONTROL_OPTIONS = (
     ("rate_500", "probability of a 500 answer"),
     ("rate_503", "probability of a 503 answer"),
     ("rate_drop", "probability of dropping the connection mid-answer"),
+    ("rate_lost", "probability of handling a request, then dropping its answer"),
     ("retry_after", "retry-after header of 429 answers, seconds ('none' to omit)"),
     ("retry_after_ms", "retry-after-ms header of 429 answers ('none' to omit)"),
     ("run_fail_rate", "probability that a run or background response fails"),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FAULT_KINDS = ("429", "500", "503", "drop", "drop_midway")
+FAULT_KINDS = ("429", "500", "503", "drop", "drop_midway", "lost")
 OUTCOMES = ("failed", "rate_limited", "expired", "incomplete")
 
 _FIXED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
@@ -106,6 +106,7 @@ class Controls:
     rate_500: float = 0.0
     rate_503: float = 0.0
     rate_drop: float = 0.0
+    rate_lost: float = 0.0
     retry_after: float | None = 1.0
     retry_after_ms: int | None = 1000
     run_fail_rate: float = 0.0
@@ -204,6 +205,7 @@ _COERCERS: dict[str, Callable[[str, Any], Any]] = {
     "rate_500": _rate,
     "rate_503": _rate,
     "rate_drop": _rate,
+    "rate_lost": _rate,
     "run_fail_rate": _rate,
     "run_expire_rate": _rate,
     "retry_after": _number,

@@ -150,6 +150,7 @@ class EmulatorState:
             ("500", self.controls.rate_500),
             ("503", self.controls.rate_503),
             ("drop", self.controls.rate_drop),
+            ("lost", self.controls.rate_lost),
         ):
             if rate > 0 and self.rng.random() < rate:
                 return fault

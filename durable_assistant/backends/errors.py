@@ -49,6 +49,10 @@ class ModelRequestError(ModelServiceError):
     """Azure OpenAI rejected a request (4xx other than 401/403/429)."""
 
 
+class TeardownIncompleteError(ModelServiceError):
+    """Some objects could not be deleted: raised so the teardown activity is retried."""
+
+
 def service_message(error: APIStatusError) -> str:
     """The service's own short error message, or the SDK's."""
     body = error.body

@@ -95,6 +95,31 @@ def test_a_dropped_connection(emu: RunningEmulator) -> None:
     assert served(emu) == 3
 
 
+def test_a_lost_reply_is_performed_then_dropped(emu: RunningEmulator) -> None:
+    """Unlike `drop`, the request is carried out: the object exists, the client never hears."""
+    with pytest.raises(openai.APIConnectionError):
+        client(emu, 0).beta.assistants.create(model="m", extra_headers={"x-emulator-fault": "lost"})
+    assert emu.live()["assistants"] == 1
+
+    emu.configure(faults=[{"fault": "lost", "count": 1, "route": "POST /threads"}])
+    with pytest.raises(openai.APIConnectionError):
+        client(emu, 0).beta.threads.create()
+    assert emu.live()["threads"] == 1
+    client(emu, 0).beta.threads.create()  # the rule is used up
+    assert emu.live()["threads"] == 2
+
+    emu.configure(rate_lost=1.0)
+    with pytest.raises(openai.APIConnectionError):
+        client(emu, 0).beta.assistants.create(model="m")
+    assert emu.live()["assistants"] == 2
+
+
+def test_a_lost_reply_of_a_refused_request_changes_nothing(emu: RunningEmulator) -> None:
+    with pytest.raises(openai.APIConnectionError):
+        client(emu, 0).beta.threads.delete("thread_nope", extra_headers={"x-emulator-fault": "lost"})
+    assert set(emu.live().values()) == {0}
+
+
 def test_fault_rules_match_their_route_only(emu: RunningEmulator) -> None:
     azure = client(emu, 0)
     assistant = azure.beta.assistants.create(model="m")

@@ -1,0 +1,93 @@
+"""What a fault campaign against the app found, each checked over real HTTP: devhost
+serving the app, the emulator injecting the fault, Azurite holding the ledger.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from devhost.testing import DevhostProcess
+from emulator.testing import RunningEmulator
+from tests.e2e.conftest import SEED_QUESTION, start_run, wait_until_done
+
+
+def all_gone(model: RunningEmulator, timeout: float = 10) -> bool:
+    """Whether the emulator holds nothing, waiting a little for a teardown to finish."""
+    deadline = time.monotonic() + timeout
+    while any(model.live().values()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+# -- bad input: a clean 400 on every body parser -----------------------------------------
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"question": "x", "tools": ' + b"[" * DEEP + b"]" * DEEP + b"}",
+        b'{"question": "x", "tools": ' + b"[" * DEEP + b"}",  # not even closed
+        b'{"question": "x", "instructions": {"a": ' * 5_000 + b"1" + b"}" * 5_000,
+    ],
+    ids=["closed", "unclosed", "objects"],
+)
+def test_deeply_nested_json_is_a_400_on_start(app: DevhostProcess, body: bytes) -> None:
+    reply = requests.post(f"{app.url}/api/runs", data=body, timeout=30)
+
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["fields"] == ["body"]
+
+
+def test_deeply_nested_json_is_a_400_on_cancel(
+    app: DevhostProcess, model: RunningEmulator
+) -> None:
+    model.configure(latency_ms=60_000)
+    instance_id = start_run(app.url, {"question": SEED_QUESTION}).json()["id"]
+    body = b'{"reason": ' + b"[" * DEEP + b"]" * DEEP + b"}"
+
+    reply = requests.post(f"{app.url}/api/runs/{instance_id}/cancel", data=body, timeout=30)
+
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["fields"] == ["body"]
+    assert requests.post(f"{app.url}/api/runs/{instance_id}/cancel", timeout=10).ok
+    assert wait_until_done(app.url, instance_id)["outcome"] == "cancelled"
+
+
+@pytest.mark.parametrize("deadline", ["10", 10.0, True, "ten"])
+def test_deadline_seconds_must_be_a_json_integer(app: DevhostProcess, deadline: object) -> None:
+    reply = start_run(app.url, {"question": SEED_QUESTION, "deadline_seconds": deadline})
+
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["fields"] == ["deadline_seconds"]
+
+
+@pytest.mark.parametrize("wait", [" 5 ", "５", "+5", "1_0", "5 "])
+def test_wait_must_be_plain_ascii_digits(app: DevhostProcess, wait: str) -> None:
+    reply = requests.post(
+        f"{app.url}/api/runs", params={"wait": wait}, json={"question": SEED_QUESTION}, timeout=30
+    )
+
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["fields"] == ["wait"]
+
+
+# -- teardown retries a delete that failed ------------------------------------------------
+
+
+def test_teardown_retries_a_delete_that_failed(app: DevhostProcess, model: RunningEmulator) -> None:
+    # OPENAI_MAX_RETRIES is 1: the first teardown attempt sees two drops, the second one.
+    model.configure(faults=[{"fault": "drop", "count": 3, "route": "DELETE /assistants/{assistant_id}"}])
+
+    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"}, wait=60)
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["outcome"] == "completed"
+    assert model.config()["faults"] == []  # every drop was used
+    assert all_gone(model), model.live()
