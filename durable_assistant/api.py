@@ -173,7 +173,7 @@ def parse_wait(value: str | None) -> int:
     """The `?wait=N` query parameter: whole seconds, 0 to `MAX_WAIT_SECONDS`."""
     if value is None or value == "":
         return 0
-    # ASCII digits only: int() would also take " 5 ", "+5", "5_0" and "５".
+    # ASCII digits only: int() would also take " 5 ", "+5", "5_0" and full-width digits.
     seconds = int(value) if value.isascii() and value.isdigit() and len(value) <= 4 else -1
     if not 0 <= seconds <= MAX_WAIT_SECONDS:
         raise bad_request(

@@ -45,9 +45,7 @@ def test_deeply_nested_json_is_a_400_on_start(app: DevhostProcess, body: bytes) 
     assert reply.json()["fields"] == ["body"]
 
 
-def test_deeply_nested_json_is_a_400_on_cancel(
-    app: DevhostProcess, model: RunningEmulator
-) -> None:
+def test_deeply_nested_json_is_a_400_on_cancel(app: DevhostProcess, model: RunningEmulator) -> None:
     model.configure(latency_ms=60_000)
     instance_id = start_run(app.url, {"question": SEED_QUESTION}).json()["id"]
     body = b'{"reason": ' + b"[" * DEEP + b"]" * DEEP + b"}"
@@ -68,7 +66,7 @@ def test_deadline_seconds_must_be_a_json_integer(app: DevhostProcess, deadline: 
     assert reply.json()["fields"] == ["deadline_seconds"]
 
 
-@pytest.mark.parametrize("wait", [" 5 ", "５", "+5", "1_0", "5 "])
+@pytest.mark.parametrize("wait", [" 5 ", "\uff15", "+5", "1_0", "5 "])
 def test_wait_must_be_plain_ascii_digits(app: DevhostProcess, wait: str) -> None:
     reply = requests.post(
         f"{app.url}/api/runs", params={"wait": wait}, json={"question": SEED_QUESTION}, timeout=30
@@ -83,7 +81,8 @@ def test_wait_must_be_plain_ascii_digits(app: DevhostProcess, wait: str) -> None
 
 def test_teardown_retries_a_delete_that_failed(app: DevhostProcess, model: RunningEmulator) -> None:
     # OPENAI_MAX_RETRIES is 1: the first teardown attempt sees two drops, the second one.
-    model.configure(faults=[{"fault": "drop", "count": 3, "route": "DELETE /assistants/{assistant_id}"}])
+    route = "DELETE /assistants/{assistant_id}"
+    model.configure(faults=[{"fault": "drop", "count": 3, "route": route}])
 
     reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"}, wait=60)
 

@@ -116,7 +116,7 @@ def test_a_lost_reply_is_performed_then_dropped(emu: RunningEmulator) -> None:
 
 def test_a_lost_reply_of_a_refused_request_changes_nothing(emu: RunningEmulator) -> None:
     with pytest.raises(openai.APIConnectionError):
-        client(emu, 0).beta.threads.delete("thread_nope", extra_headers={"x-emulator-fault": "lost"})
+        client(emu, 0).beta.threads.delete("thread_x", extra_headers={"x-emulator-fault": "lost"})
     assert set(emu.live().values()) == {0}
 
 
