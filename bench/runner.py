@@ -86,7 +86,7 @@ def app_approach(stack: Stack, backend: str) -> Approach:
             raise RuntimeError(f"POST /api/runs answered {reply.status_code}: {reply.text[:200]}")
         result: dict[str, Any] = reply.json()
         if result.get("outcome") != "completed":
-            raise RuntimeError(f"run ended {result.get('outcome')}: {result.get('reason')}")
+            raise RuntimeError(f"run ended {result.get('outcome')}: {result.get('error')}")
         return Reply(str(result.get("answer") or ""), run_seconds(result))
 
     return Approach(f"app-{backend}", f"app, {backend} backend", ask)

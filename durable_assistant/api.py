@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from durable_assistant.model import (
+    Backend,
     Model,
     Outcome,
     Phase,
@@ -23,11 +25,11 @@ from durable_assistant.model import (
     RunPlan,
     RunRequest,
     RunResult,
+    RuntimeStatus,
     ToolTrace,
     Usage,
     short,
 )
-from durable_assistant.purge import FINISHED_STATUSES
 from durable_assistant.settings import Settings
 from durable_assistant.tools import ToolRegistry
 
@@ -54,7 +56,15 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         """The JSON error body every refusal uses."""
-        return {"error": self.code, "message": self.message, "fields": self.fields}
+        return ErrorBody(error=self.code, message=self.message, fields=self.fields).to_json()
+
+
+class ErrorBody(Model):
+    """Every refusal: a code, a readable message, and the request fields at fault."""
+
+    error: str = Field(description="bad_request, not_found, conflict or configuration_error")
+    message: str
+    fields: list[str] = Field(default_factory=list)
 
 
 def bad_request(message: str, *fields: str) -> ApiError:
@@ -152,21 +162,32 @@ def _validation_error(error: ValidationError) -> ApiError:
 MAX_CANCEL_REASON_CHARS = 500
 
 
+class CancelRequest(Model):
+    """The optional body of `POST /api/runs/{id}/cancel`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None,
+        max_length=MAX_CANCEL_REASON_CHARS,
+        description="why; it ends up in the result's reason",
+    )
+
+
 def parse_cancel_request(body: bytes) -> str | None:
     """The optional `{"reason": "..."}` body of a cancel; `ApiError` (400) otherwise."""
     if not body.strip():
         return None
     data = _json_body(body)
-    if not isinstance(data, dict) or set(data) - {"reason"}:
+    if not isinstance(data, dict) or set(data) - set(CancelRequest.model_fields):
         raise bad_request('body: must be empty or {"reason": "..."}', "body")
-    reason = data.get("reason")
-    if reason is None:
-        return None
-    if not isinstance(reason, str) or len(reason) > MAX_CANCEL_REASON_CHARS:
+    try:
+        request = CancelRequest.model_validate(data, strict=True)
+    except ValidationError:
         raise bad_request(
             f"reason: must be a string of at most {MAX_CANCEL_REASON_CHARS} characters", "reason"
-        )
-    return reason or None
+        ) from None
+    return request.reason or None
 
 
 def parse_wait(value: str | None) -> int:
@@ -203,27 +224,75 @@ def resolve_plan(request: RunRequest, settings: Settings, registry: ToolRegistry
     )
 
 
-def tools_listing(registry: ToolRegistry) -> dict[str, Any]:
+class ToolInfo(Model):
+    """One tool the model may call."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = Field(description="the JSON schema the model is given")
+
+
+class ToolsListing(Model):
+    """`GET /api/tools`."""
+
+    tools: list[ToolInfo]
+
+
+def tools_listing(registry: ToolRegistry) -> ToolsListing:
     """`GET /api/tools`: every registered tool with the JSON schema the model sees."""
-    return {
-        "tools": [
-            {"name": d.name, "description": d.description, "parameters": d.parameters}
+    return ToolsListing(
+        tools=[
+            ToolInfo(name=d.name, description=d.description, parameters=d.parameters)
             for d in registry.definitions()
         ]
-    }
+    )
+
+
+class CancelAccepted(Model):
+    """The 202 of a cancel: the run was asked to stop; follow `Location` to see it end."""
+
+    id: str
+    status: Literal["cancel_requested"] = "cancel_requested"
+
+
+class RunLinks(Model):
+    """The app's own URLs for one run: never the durable extension's, which carry
+    its system key and skip the app's cancel and teardown."""
+
+    status: str = Field(description="GET: the run's status (the `Location` of a 202)")
+    cancel: str = Field(description="POST: ask the run to stop")
+    events: str = Field(description="GET: the run's events as they happen")
+
+
+def runs_url(request_url: str) -> str:
+    """The app's `…/runs` URL on the origin and route prefix a request came in on.
+
+    The query is dropped, so a function key given as `?code=` is never echoed.
+    """
+    parts = urlsplit(request_url)
+    segments = parts.path.split("/")
+    path = "/".join(segments[: segments.index("runs") + 1]) if "runs" in segments else "/api/runs"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def run_links(request_url: str, instance_id: str) -> RunLinks:
+    """The links of run `instance_id`, on the origin of the request being answered."""
+    status = f"{runs_url(request_url)}/{quote(instance_id, safe='')}"
+    return RunLinks(status=status, cancel=f"{status}/cancel", events=f"{status}/events")
 
 
 class RunView(Model):
-    """`GET /api/runs/{id}`: what a caller wants to know about one run.
+    """A run as callers see it: the one body every run route answers.
 
     `runtime_status` is the durable status, except that the short-lived
     `ContinuedAsNew` shows as `Running` (the run goes on in a new execution).
     While the run goes on, tool calls are only counted (`tool_call_count`); the
-    full trace comes with the result.
+    full trace comes with the result. A finished run (`done`) always has an
+    `outcome`; a run that failed or was terminated has no answer, only an `error`.
     """
 
     id: str
-    runtime_status: str
+    runtime_status: RuntimeStatus
     done: bool
     phase: Phase | None = None
     outcome: Outcome | None = None
@@ -233,12 +302,23 @@ class RunView(Model):
     tool_call_count: int = 0
     tool_calls: list[ToolTrace] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
-    backend: str | None = None
-    created_at: str | None = None
-    last_updated_at: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
+    backend: Backend | None = None
+    version: str | None = Field(
+        default=None, description="the orchestration version the run started with"
+    )
+    created_at: datetime | None = None
+    last_updated_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
     duration_seconds: float | None = None
+    links: RunLinks
+
+
+_ENDED_WITHOUT_RESULT = {
+    RuntimeStatus.FAILED: Outcome.FAILED,
+    RuntimeStatus.TERMINATED: Outcome.CANCELLED,
+    RuntimeStatus.CANCELED: Outcome.CANCELLED,
+}
 
 
 def run_view(
@@ -249,15 +329,17 @@ def run_view(
     output: Any,
     created_at: datetime | None,
     last_updated_at: datetime | None,
+    links: RunLinks,
 ) -> RunView:
-    """The friendly status of one instance from what the durable client reports."""
-    status = "Running" if runtime_status == "ContinuedAsNew" else (runtime_status or "Unknown")
+    """The view of one instance from what the durable client reports."""
+    status = _runtime_status(runtime_status)
     view: dict[str, Any] = {
         "id": instance_id,
         "runtime_status": status,
-        "done": status in FINISHED_STATUSES,
-        "created_at": _iso(created_at),
-        "last_updated_at": _iso(last_updated_at),
+        "done": status.is_finished,
+        "created_at": _aware(created_at),
+        "last_updated_at": _aware(last_updated_at),
+        "links": links,
     }
     progress = _parse(Progress, custom_status)
     if progress is not None:
@@ -266,9 +348,10 @@ def run_view(
             "steps": progress.step,
             "tool_call_count": progress.tool_calls,
             "usage": progress.usage,
-            "backend": progress.backend.value if progress.backend else None,
+            "backend": progress.backend,
+            "version": progress.version,
         }
-    result = _parse(RunResult, output) if status == "Completed" else None
+    result = _parse(RunResult, output) if status is RuntimeStatus.COMPLETED else None
     if result is not None:
         view |= {
             "phase": Phase.DONE,
@@ -279,20 +362,26 @@ def run_view(
             "tool_call_count": len(result.tool_calls),
             "tool_calls": result.tool_calls,
             "usage": result.usage,
-            "backend": result.backend.value,
+            "backend": result.backend,
+            "version": result.version or view.get("version"),
             "started_at": result.started_at,
             "finished_at": result.finished_at,
-            "duration_seconds": _seconds_between(result.started_at, result.finished_at),
+            "duration_seconds": round((result.finished_at - result.started_at).total_seconds(), 3),
         }
-    elif status in ("Failed", "Terminated"):
+    elif status.is_finished:
         text = output if isinstance(output, str) else json.dumps(output)
-        view["error"] = short(text or f"the run {status.lower()}")
+        view["outcome"] = _ENDED_WITHOUT_RESULT.get(status, Outcome.FAILED)
+        view["error"] = short(text or f"the run ended as {status.value}")
     return RunView.model_validate(view)
 
 
-def is_run_result(value: Any) -> bool:
-    """Whether an orchestration's output is a run's result (a failed run has none)."""
-    return _parse(RunResult, value) is not None
+def _runtime_status(value: str | None) -> RuntimeStatus:
+    """The status the view shows: `ContinuedAsNew` is a moment of a run going on."""
+    try:
+        status = RuntimeStatus(value or RuntimeStatus.PENDING)
+    except ValueError:  # a status this code does not know yet: not an ending it knows
+        return RuntimeStatus.RUNNING
+    return RuntimeStatus.RUNNING if status is RuntimeStatus.CONTINUED_AS_NEW else status
 
 
 def _parse(model: type[M], value: Any) -> M | None:
@@ -304,14 +393,8 @@ def _parse(model: type[M], value: Any) -> M | None:
         return None
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _seconds_between(start: str, end: str) -> float | None:
-    try:
-        return round(
-            (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3
-        )
-    except ValueError:
-        return None
+def _aware(value: datetime | None) -> datetime | None:
+    """A timestamp in UTC when the client gave it without a zone."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

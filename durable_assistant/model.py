@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 
 class Model(BaseModel):
@@ -54,6 +54,32 @@ class Backend(StrEnum):
 
     ASSISTANTS = "assistants"
     RESPONSES = "responses"
+
+
+class RuntimeStatus(StrEnum):
+    """An orchestration's runtime status, spelled as Durable Functions spells it."""
+
+    RUNNING = "Running"
+    PENDING = "Pending"
+    SUSPENDED = "Suspended"
+    CONTINUED_AS_NEW = "ContinuedAsNew"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    TERMINATED = "Terminated"
+    CANCELED = "Canceled"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED_STATUSES
+
+
+FINISHED_STATUSES = (
+    RuntimeStatus.COMPLETED,
+    RuntimeStatus.FAILED,
+    RuntimeStatus.TERMINATED,
+    RuntimeStatus.CANCELED,
+)
+"""The statuses an orchestration never leaves."""
 
 
 class RunStatus(StrEnum):
@@ -267,6 +293,7 @@ class Progress(Model):
     tool_calls: int = 0
     usage: Usage = Field(default_factory=Usage)
     backend: Backend | None = None
+    version: str | None = None
 
 
 class RunResult(Model):
@@ -279,7 +306,8 @@ class RunResult(Model):
     tool_calls: list[ToolTrace] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     steps: int = 0
-    started_at: str
-    finished_at: str
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    version: str | None = None
     handle: RunHandle | None = None
     teardown: TeardownReport | None = None

@@ -31,7 +31,7 @@ from typing import Protocol
 from pydantic import Field
 
 from durable_assistant.backends.deletion import DeleteOutcome
-from durable_assistant.model import Backend, Model
+from durable_assistant.model import FINISHED_STATUSES, Backend, Model, RuntimeStatus
 from durable_assistant.objects import (
     APP_TAG_KEY,
     APP_TAG_VALUE,
@@ -43,26 +43,6 @@ from durable_assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-
-class RuntimeStatus(StrEnum):
-    """An orchestration's runtime status, spelled as Durable Functions spells it."""
-
-    RUNNING = "Running"
-    PENDING = "Pending"
-    SUSPENDED = "Suspended"
-    CONTINUED_AS_NEW = "ContinuedAsNew"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    TERMINATED = "Terminated"
-    CANCELED = "Canceled"
-
-
-FINISHED_STATUSES = (
-    RuntimeStatus.COMPLETED,
-    RuntimeStatus.FAILED,
-    RuntimeStatus.TERMINATED,
-    RuntimeStatus.CANCELED,
-)
 
 ObjectDeleter = Callable[[CreatedObject], DeleteOutcome]
 """Deletes one server-side object by kind; raises when it could not."""

@@ -127,14 +127,16 @@ class LoopState(Model):
             update={"last": last, "generation": self.generation + 1, "tasks_scheduled": 0}
         )
 
-    def progress(self, phase: Phase) -> Progress:
-        """The custom status for `phase` (while tools run, the step they belong to)."""
+    def progress(self, phase: Phase, version: str | None = None) -> Progress:
+        """The custom status for `phase` (while tools run, the step they belong to);
+        `version` is the orchestration version this instance runs."""
         return Progress(
             phase=phase,
             step=self.step + 1 if phase is Phase.RUNNING_TOOLS else self.step,
             tool_calls=len(self.tool_calls),
             usage=self.usage,
             backend=self.plan.backend,
+            version=version,
         )
 
 
@@ -281,6 +283,7 @@ def result_of(
     *,
     finished_at: datetime,
     teardown: TeardownReport | None,
+    version: str | None = None,
 ) -> RunResult:
     """The orchestration's output."""
     return RunResult(
@@ -291,8 +294,9 @@ def result_of(
         tool_calls=state.tool_calls,
         usage=state.usage,
         steps=state.step,
-        started_at=state.started_at.isoformat(),
-        finished_at=finished_at.isoformat(),
+        started_at=state.started_at,
+        finished_at=finished_at,
+        version=version,
         handle=state.handle,
         teardown=teardown,
     )

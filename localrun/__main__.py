@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import requests
 
@@ -38,10 +39,10 @@ def local_settings(app_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in values.items()}
 
 
-def ask(base_url: str, question: str, wait_seconds: int) -> dict[str, object]:
+def ask(base_url: str, question: str, wait_seconds: int) -> dict[str, Any]:
     """POST the question and wait for the run to end (the API's ?wait=N, then polling).
 
-    Returns the run's status from `GET /api/runs/{id}`, plus its `status_url`.
+    Returns the run as `GET /api/runs/{id}` shows it (the body every run route answers).
     """
     reply = requests.post(
         f"{base_url}/api/runs",
@@ -49,19 +50,15 @@ def ask(base_url: str, question: str, wait_seconds: int) -> dict[str, object]:
         json={"question": question},
         timeout=wait_seconds + 30,
     )
-    body = reply.json()
+    run: dict[str, Any] = reply.json()
     if reply.status_code not in (200, 202):
-        return {"error": body}
-    handle = body.get("handle") if reply.status_code == 200 else None
-    instance_id = str(handle["instance_id"] if isinstance(handle, dict) else body["id"])
-    status_url = f"{base_url}/api/runs/{instance_id}"
-    status: dict[str, object] = {}
+        return {"error": run}
     for _ in range(wait_seconds * 2):
-        status = requests.get(status_url, timeout=10).json()
-        if status.get("done"):
+        if run.get("done"):
             break
         time.sleep(0.5)
-    return {**status, "status_url": status_url}
+        run = requests.get(run["links"]["status"], timeout=10).json()
+    return run
 
 
 class LocalStack:
@@ -121,13 +118,14 @@ class LocalStack:
             process.stop()
 
 
-def print_result(result: dict[str, object]) -> bool:
-    """Print the answer and the status URL; False (and the whole status) when no answer."""
-    answer = result.get("answer")
+def print_result(run: dict[str, Any]) -> bool:
+    """Print the answer and the run's URL; False (and the whole run) when no answer."""
+    answer = run.get("answer")
+    links = run.get("links") or {}
     print(f"answer: {answer}", flush=True)
-    print(f"status: {result.get('status_url')}", flush=True)
+    print(f"status: {links.get('status')}", flush=True)
     if not answer:
-        print(json.dumps(result, indent=2), flush=True)
+        print(json.dumps(run, indent=2), flush=True)
     return bool(answer)
 
 

@@ -76,6 +76,7 @@ class _Run:
         self.ctx = context
         self.state = state
         self.instance_id: str = context.instance_id
+        self.version: str | None = context.version or None
         self.cancel: Task = context.wait_for_external_event(CANCEL_EVENT)
 
     # -- logging and status --
@@ -92,7 +93,7 @@ class _Run:
 
     def phase(self, phase: Phase) -> None:
         """Publish the progress (custom status) for `phase`."""
-        self.ctx.set_custom_status(self.state.progress(phase).to_json())
+        self.ctx.set_custom_status(self.state.progress(phase, self.version).to_json())
 
     # -- scheduling (every task counts towards the history estimate) --
 
@@ -287,7 +288,11 @@ class _Run:
             self.log("teardown_run failed; the purge will delete what is left: %s", error)
         self.phase(Phase.DONE)
         result = result_of(
-            self.state, ending, finished_at=self.ctx.current_utc_datetime, teardown=teardown
+            self.state,
+            ending,
+            finished_at=self.ctx.current_utc_datetime,
+            teardown=teardown,
+            version=self.version,
         )
         self.log(
             "run ended: %s%s", ending.outcome.value, f" ({ending.reason})" if ending.reason else ""

@@ -31,7 +31,8 @@ from durable_assistant import purge as purge_core
 from durable_assistant.backends.listing import OpenAIAssistants
 from durable_assistant.composition import services
 from durable_assistant.ledger import ledger_configured
-from durable_assistant.purge import PurgePolicy, PurgeReport, RuntimeStatus
+from durable_assistant.model import RuntimeStatus
+from durable_assistant.purge import PurgePolicy, PurgeReport
 from durable_assistant.service import delete_created_object
 
 bp = df.Blueprint()

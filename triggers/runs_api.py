@@ -1,4 +1,4 @@
-"""The HTTP API: start a run, read its status, cancel it, list the tools.
+"""The HTTP API: start a run, read it, cancel it, list the tools, describe the API.
 
 Thin adapters: the request is decoded and checked by `durable_assistant.api`, the
 durable client does the rest. Routes carry no auth level of their own, so the app's
@@ -9,8 +9,10 @@ JSON answer naming it, never a host that loads no function. See docs/api.md.
 
 # No `from __future__ import annotations`: the Functions worker reads the
 # functions' parameter annotations at runtime and needs real types.
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 import azure.durable_functions as df
@@ -19,17 +21,19 @@ import azure.functions as func
 from durable_assistant.api import (
     WAIT_POLL_MS,
     ApiError,
+    CancelAccepted,
     RunView,
-    is_run_result,
     parse_cancel_request,
     parse_run_request,
     parse_wait,
     resolve_plan,
+    run_links,
     run_view,
     tools_listing,
 )
 from durable_assistant.composition import services
-from durable_assistant.purge import FINISHED_STATUSES
+from durable_assistant.model import FINISHED_STATUSES, RuntimeStatus
+from durable_assistant.openapi import openapi_document
 from durable_assistant.run_loop import CANCEL_EVENT
 from durable_assistant.settings import SettingsError
 from orchestrators.run import ORCHESTRATOR_NAME
@@ -47,6 +51,10 @@ def json_response(
         mimetype="application/json",
         headers=headers,
     )
+
+
+RETRY_AFTER_SECONDS = 1
+"""The `Retry-After` of a 202: runs take seconds, so look again soon."""
 
 
 def error_response(error: ApiError) -> func.HttpResponse:
@@ -69,7 +77,7 @@ def not_found(instance_id: str) -> func.HttpResponse:
 async def start_run_http(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    """POST /api/runs: start a run; 202 with status URLs, or 200 with the result."""
+    """POST /api/runs: start a run; 202 with the run and its URLs, or 200 once it ended."""
     try:
         wait_seconds = parse_wait(req.params.get("wait"))
         root = services()
@@ -88,40 +96,33 @@ async def start_run_http(
         plan.tools,
         extra={"instance_id": instance_id},
     )
-    if wait_seconds == 0:
-        response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-        return response
-    return await result_or_status(req, client, instance_id, wait_seconds)
+    view = await wait_for_view(req, client, instance_id, wait_seconds)
+    if view is None:  # purged already: nothing to show, but it was started
+        view = RunView(
+            id=instance_id,
+            runtime_status=RuntimeStatus.PENDING,
+            done=False,
+            links=run_links(req.url, instance_id),
+        )
+    if view.done:
+        return json_response(view.to_json())
+    headers = {"Location": view.links.status, "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return json_response(view.to_json(), 202, headers=headers)
 
 
-async def result_or_status(
+async def wait_for_view(
     req: func.HttpRequest,
     client: df.DurableOrchestrationClient,
     instance_id: str,
     wait_seconds: int,
-) -> func.HttpResponse:
-    """Wait up to `wait_seconds` for the run: its result (200), the status URLs (202),
-    or, for a run that failed or was terminated and so has no result, its friendly
-    status like GET's (500 when it failed)."""
-    response: func.HttpResponse = await client.wait_for_completion_or_create_check_status_response(
-        req,
-        instance_id,
-        timeout_in_milliseconds=wait_seconds * 1000,
-        retry_interval_in_milliseconds=min(WAIT_POLL_MS, wait_seconds * 1000),
-    )
-    if response.status_code == 202:
-        return response
-    links = client.get_client_response_links(req, instance_id)
-    result = json.loads(response.get_body() or b"null")
-    if response.status_code == 200 and is_run_result(result):
-        # The result, with what a caller needs to find the run again.
-        body = {"id": instance_id, "statusQueryGetUri": links["statusQueryGetUri"], **result}
-        return json_response(body)
-    view = await view_of(client, instance_id)
-    if view is None:
-        return not_found(instance_id)
-    body = {**view.to_json(), "statusQueryGetUri": links["statusQueryGetUri"]}
-    return json_response(body, 500 if view.runtime_status == "Failed" else 200)
+) -> RunView | None:
+    """The run's view once it is done, or as it is after `wait_seconds`."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        view = await view_of(req, client, instance_id)
+        if view is None or view.done or time.monotonic() >= deadline:
+            return view
+        await asyncio.sleep(min(WAIT_POLL_MS / 1000, max(0.0, deadline - time.monotonic())))
 
 
 @bp.function_name("get_run_http")  # type: ignore[untyped-decorator]
@@ -130,16 +131,18 @@ async def result_or_status(
 async def get_run_http(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    """GET /api/runs/{id}: the run's friendly status; 404 for an unknown id."""
+    """GET /api/runs/{id}: the run's view; 404 for an unknown id."""
     instance_id = req.route_params.get("instance_id", "")
-    view = await view_of(client, instance_id)
+    view = await view_of(req, client, instance_id)
     if view is None:
         return not_found(instance_id)
     return json_response(view.to_json())
 
 
-async def view_of(client: df.DurableOrchestrationClient, instance_id: str) -> RunView | None:
-    """The friendly status of a run; None when the host knows no such instance."""
+async def view_of(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str
+) -> RunView | None:
+    """The view of a run; None when the host knows no such instance."""
     status = await client.get_status(instance_id)
     if not status:
         return None
@@ -151,6 +154,7 @@ async def view_of(client: df.DurableOrchestrationClient, instance_id: str) -> Ru
         output=status.output,
         created_at=status.created_time,
         last_updated_at=status.last_updated_time,
+        links=run_links(req.url, instance_id),
     )
 
 
@@ -187,8 +191,8 @@ async def cancel_run_http(
             return not_found(instance_id)
         raise
     logger.info("instance %s: cancel requested", instance_id, extra={"instance_id": instance_id})
-    body = {"id": instance_id, "status": "cancel_requested"}
-    return json_response(body, 202, headers={"Location": _status_url(req, instance_id)})
+    body = CancelAccepted(id=instance_id).to_json()
+    return json_response(body, 202, headers={"Location": run_links(req.url, instance_id).status})
 
 
 @bp.function_name("list_tools_http")  # type: ignore[untyped-decorator]
@@ -196,13 +200,13 @@ async def cancel_run_http(
 def list_tools_http(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/tools: the registered tools and the JSON schemas the model sees."""
     try:
-        return json_response(tools_listing(services().registry))
+        return json_response(tools_listing(services().registry).to_json())
     except SettingsError as error:
         return settings_error_response(error)
 
 
-def _status_url(req: func.HttpRequest, instance_id: str) -> str:
-    """The friendly status URL of a run, beside the cancel URL that was called."""
-    url = req.url.split("?", 1)[0]
-    suffix = "/cancel"
-    return url[: -len(suffix)] if url.endswith(suffix) else f"{url.rstrip('/')}/{instance_id}"
+@bp.function_name("openapi_http")  # type: ignore[untyped-decorator]
+@bp.route(route="openapi.json", methods=["GET"])  # type: ignore[untyped-decorator]
+def openapi_http(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/openapi.json: the API's OpenAPI 3.1 document."""
+    return json_response(openapi_document())

@@ -15,6 +15,7 @@ import requests
 from devhost.testing import DevhostProcess, running_devhost
 from emulator.script import DEFAULT_SCRIPT
 from emulator.testing import RunningEmulator, running_emulator
+from tests.support.api_contract import check_answer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -71,14 +72,28 @@ def app(
         yield host
 
 
+def checked(reply: requests.Response) -> requests.Response:
+    """An answer of the app, held to the public contract (`check_answer`)."""
+    request = reply.request
+    assert request.method is not None and request.url is not None
+    check_answer(request.method, request.url, reply.status_code, reply.headers, reply.content)
+    return reply
+
+
 def start_run(base_url: str, body: dict[str, Any], wait: int = 0) -> requests.Response:
-    return requests.post(
-        f"{base_url}/api/runs", params={"wait": wait}, json=body, timeout=wait + 30
+    return checked(
+        requests.post(f"{base_url}/api/runs", params={"wait": wait}, json=body, timeout=wait + 30)
+    )
+
+
+def cancel_run(base_url: str, instance_id: str, body: Any = None) -> requests.Response:
+    return checked(
+        requests.post(f"{base_url}/api/runs/{instance_id}/cancel", json=body, timeout=10)
     )
 
 
 def run_status(base_url: str, instance_id: str) -> dict[str, Any]:
-    reply = requests.get(f"{base_url}/api/runs/{instance_id}", timeout=10)
+    reply = checked(requests.get(f"{base_url}/api/runs/{instance_id}", timeout=10))
     reply.raise_for_status()
     body: dict[str, Any] = reply.json()
     return body

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -18,6 +19,7 @@ from durable_assistant.model import (
     Outcome,
     Phase,
     Progress,
+    RunHandle,
     RunPlan,
     RunResult,
     ToolTrace,
@@ -25,6 +27,7 @@ from durable_assistant.model import (
 )
 from durable_assistant.run_loop import CANCEL_EVENT
 from tests.http.fake_durable import FakeDurableClient
+from tests.support.api_contract import check_answer, leaks
 from tests.support.function_index import index_app
 
 ORIGIN = "https://assistant.example.net"
@@ -66,13 +69,18 @@ def call(
     req: func.HttpRequest,
     client: FakeDurableClient | None = None,
 ) -> func.HttpResponse:
-    """Invoke function `name` as indexed; a durable client function gets `client`."""
+    """Invoke function `name` as indexed; a durable client function gets `client`.
+
+    Every answer is held to the public contract (`check_answer`) on the way back.
+    """
     user = functions[name].get_user_function()
     response: func.HttpResponse
     if client is None:
         response = user(req)
     else:  # the durable client binding's value is replaced, nothing else
         response = asyncio.run(user.client_function(req=req, client=client))
+    headers = dict(response.headers)
+    check_answer(req.method, req.url, response.status_code, headers, response.get_body())
     return response
 
 
@@ -108,19 +116,22 @@ def body_of(response: func.HttpResponse) -> Any:
 # -- POST /api/runs --
 
 
-def test_start_answers_202_with_the_check_status_payload(
+def test_start_answers_202_with_the_run_and_the_apps_own_urls(
     functions: dict[str, Any], client: FakeDurableClient, app_settings: None
 ) -> None:
     response = call(
         functions, "start_run_http", request("POST", "runs", {"question": SEED}), client
     )
     assert response.status_code == 202
-    payload = body_of(response)
-    assert payload["id"] == "inst0001"
-    assert payload["statusQueryGetUri"].startswith(f"{ORIGIN}/runtime/webhooks/durabletask/")
-    assert "inst0001" in payload["statusQueryGetUri"]
-    assert response.headers["Location"] == payload["statusQueryGetUri"]
-    assert {"sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri"} <= payload.keys()
+    view = body_of(response)
+    assert (view["id"], view["runtime_status"], view["done"]) == ("inst0001", "Pending", False)
+    assert view["links"] == {
+        "status": f"{ORIGIN}/api/runs/inst0001",
+        "cancel": f"{ORIGIN}/api/runs/inst0001/cancel",
+        "events": f"{ORIGIN}/api/runs/inst0001/events",
+    }
+    assert response.headers["Location"] == f"{ORIGIN}/api/runs/inst0001"
+    assert int(response.headers["Retry-After"]) >= 1
 
     ((name, plan_json),) = client.started()
     assert name == "run_orchestrator"
@@ -163,35 +174,45 @@ def test_start_takes_the_request_overrides(
     )
 
 
-def test_start_with_wait_answers_200_with_the_result_when_it_is_ready(
+def test_start_with_wait_answers_200_with_the_run_when_it_ended_in_time(
     functions: dict[str, Any], client: FakeDurableClient, app_settings: None
 ) -> None:
     result = RunResult(
         outcome=Outcome.COMPLETED,
         answer="1860 flights",
         backend=Backend.RESPONSES,
-        started_at="2026-03-01T12:00:00+00:00",
-        finished_at="2026-03-01T12:00:04+00:00",
+        started_at=datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC),
+        finished_at=datetime(2026, 3, 1, 12, 0, 4, tzinfo=UTC),
+        version="2",
+        handle=RunHandle(backend=Backend.RESPONSES, instance_id="inst0001", response_id="r1"),
     )
     client.on_start = {"complete_after_checks": 2, "pending_output": result.to_json()}
     req = request("POST", "runs", {"question": SEED}, params={"wait": "5"})
     response = call(functions, "start_run_http", req, client)
     assert response.status_code == 200
-    body = body_of(response)
-    assert RunResult.from_json({k: v for k, v in body.items() if k in RunResult.model_fields}) == (
-        result
+    view = body_of(response)
+    assert view == get_run_body(functions, client, "inst0001")  # one shape for a run
+    assert (view["id"], view["runtime_status"], view["done"]) == ("inst0001", "Completed", True)
+    assert (view["outcome"], view["answer"], view["backend"]) == (
+        "completed",
+        "1860 flights",
+        "responses",
     )
-    assert body["id"] == "inst0001"
-    assert body["statusQueryGetUri"].startswith(f"{ORIGIN}/runtime/webhooks/durabletask/")
+    assert (view["started_at"], view["duration_seconds"], view["version"]) == (
+        "2026-03-01T12:00:00Z",
+        4.0,
+        "2",
+    )
+    assert "handle" not in view and "r1" not in response.get_body().decode()
 
 
-@pytest.mark.parametrize(("final", "code"), [("Failed", 500), ("Terminated", 200)])
-def test_start_with_wait_answers_the_friendly_status_of_a_run_without_result(
+@pytest.mark.parametrize(("final", "outcome"), [("Failed", "failed"), ("Terminated", "cancelled")])
+def test_start_with_wait_answers_the_run_that_ended_without_result(
     functions: dict[str, Any],
     client: FakeDurableClient,
     app_settings: None,
     final: str,
-    code: int,
+    outcome: str,
 ) -> None:
     output = "Orchestrator function 'run_orchestrator' failed: teardown then boom"
     client.on_start = {
@@ -201,14 +222,12 @@ def test_start_with_wait_answers_the_friendly_status_of_a_run_without_result(
     }
     req = request("POST", "runs", {"question": SEED}, params={"wait": "5"})
     response = call(functions, "start_run_http", req, client)
-    assert response.status_code == code
-    body = body_of(response)
-    assert body["id"] == "inst0001"
-    assert body["runtime_status"] == final
-    assert body["done"] is True
-    assert "boom" in body["error"]
-    assert body["statusQueryGetUri"].startswith(f"{ORIGIN}/runtime/webhooks/durabletask/")
-    assert "runtimeStatus" not in body  # the API's own shape, not the durable status
+    assert response.status_code == 200
+    view = body_of(response)
+    assert view == get_run_body(functions, client, "inst0001")
+    assert (view["id"], view["runtime_status"], view["done"]) == ("inst0001", final, True)
+    assert view["outcome"] == outcome and view["answer"] is None
+    assert "boom" in view["error"]
 
 
 def test_start_with_wait_falls_back_to_202_when_not_done_in_time(
@@ -218,6 +237,7 @@ def test_start_with_wait_falls_back_to_202_when_not_done_in_time(
     response = call(functions, "start_run_http", req, client)
     assert response.status_code == 202
     assert body_of(response)["id"] == "inst0001"
+    assert response.headers["Location"] == f"{ORIGIN}/api/runs/inst0001"
     assert sum(1 for method, _ in client.calls if method == "GET") >= 2
 
 
@@ -307,6 +327,12 @@ def get_run(functions: dict[str, Any], client: FakeDurableClient, instance_id: s
     return call(functions, "get_run_http", req, client)
 
 
+def get_run_body(functions: dict[str, Any], client: FakeDurableClient, instance_id: str) -> Any:
+    response = get_run(functions, client, instance_id)
+    assert response.status_code == 200
+    return body_of(response)
+
+
 def test_status_of_an_unknown_run_is_404(
     functions: dict[str, Any], client: FakeDurableClient
 ) -> None:
@@ -354,8 +380,8 @@ def test_status_when_done_has_the_answer_trace_usage_and_timings(
         tool_calls=[trace],
         usage=Usage(prompt_tokens=1, completion_tokens=2, total_tokens=3),
         steps=1,
-        started_at="2026-03-01T12:00:00+00:00",
-        finished_at="2026-03-01T12:00:02.500000+00:00",
+        started_at=datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC),
+        finished_at=datetime(2026, 3, 1, 12, 0, 2, 500_000, tzinfo=UTC),
     )
     done = Progress(phase=Phase.DONE, step=1, tool_calls=1).to_json()
     client.add("i-1", "Completed", output=result.to_json(), custom_status=done)
@@ -374,8 +400,8 @@ def test_status_of_a_run_that_ended_badly_shows_why(
         outcome=Outcome.DEADLINE_EXCEEDED,
         reason="the run did not finish within its deadline of 60 s",
         backend=Backend.RESPONSES,
-        started_at="2026-03-01T12:00:00+00:00",
-        finished_at="2026-03-01T12:01:00+00:00",
+        started_at=datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC),
+        finished_at=datetime(2026, 3, 1, 12, 1, 0, tzinfo=UTC),
     )
     client.add("i-1", "Completed", output=result.to_json())
     view = body_of(get_run(functions, client, "i-1"))
@@ -386,6 +412,7 @@ def test_status_of_a_run_that_ended_badly_shows_why(
     client.add("i-2", "Failed", output=message)
     view = body_of(get_run(functions, client, "i-2"))
     assert (view["runtime_status"], view["done"], view["error"]) == ("Failed", True, message)
+    assert (view["outcome"], view["answer"]) == ("failed", None)
 
 
 # -- POST /api/runs/{id}/cancel --
@@ -477,3 +504,92 @@ def test_tools_lists_every_registered_tool_with_its_schema(
     assert flights["parameters"]["required"] == ["date_1", "date_2"]
     assert flights["parameters"]["properties"]["date_1"]["type"] == "string"
     assert flights["description"].startswith("Get the number of flights")
+
+
+# -- the contract of every route --
+
+
+def every_answer(functions: dict[str, Any], client: FakeDurableClient) -> list[func.HttpResponse]:
+    """Answers of every route (202, 200, 400 and 404 among them), each request
+    carrying a function key in its query as a caller in Azure would send it."""
+    key = {"code": "the-callers-key"}
+    running = client.add("i-run", "Running")
+    answers = [
+        call(functions, "start_run_http", request("POST", "runs", {"question": SEED}, key), client)
+    ]
+    client.on_start = {"complete_after_checks": 1, "final_status": "Failed", "pending_output": "x"}
+    answers += [
+        call(
+            functions,
+            "start_run_http",
+            request("POST", "runs", {"question": SEED}, {**key, "wait": "2"}),
+            client,
+        ),
+        call(functions, "start_run_http", request("POST", "runs", {}, key), client),
+    ]
+    for instance_id in ("i-run", "nope"):
+        route = {"instance_id": instance_id}
+        answers.append(
+            call(
+                functions,
+                "get_run_http",
+                request("GET", f"runs/{instance_id}", None, key, route),
+                client,
+            )
+        )
+        answers.append(
+            call(
+                functions,
+                "cancel_run_http",
+                request("POST", f"runs/{instance_id}/cancel", None, key, route),
+                client,
+            )
+        )
+    assert running.events, "the cancel reached the run"
+    answers.append(call(functions, "list_tools_http", request("GET", "tools", None, key)))
+    answers.append(call(functions, "openapi_http", request("GET", "openapi.json", None, key)))
+    return answers
+
+
+def test_no_answer_hands_out_a_durable_extension_url_or_a_key(
+    functions: dict[str, Any], client: FakeDurableClient, app_settings: None
+) -> None:
+    answers = every_answer(functions, client)
+    assert {a.status_code for a in answers} == {200, 202, 400, 404}
+    for answer in answers:
+        assert leaks(dict(answer.headers), answer.get_body()) == []
+
+
+def test_the_contract_check_catches_a_leak_and_a_body_off_the_document() -> None:
+    """The check every answer above goes through can fail."""
+    view = {"id": "i-1", "runtime_status": "Running", "done": False}
+    links = {"status": "s", "cancel": "c", "events": "e"}
+    url = f"{ORIGIN}/api/runs/i-1"
+    check_answer("GET", url, 200, {}, json.dumps({**view, "links": links}).encode())
+    with pytest.raises(AssertionError, match="does not match"):
+        check_answer("GET", url, 200, {}, json.dumps(view).encode())  # no links
+    with pytest.raises(AssertionError, match="does not match"):
+        check_answer("GET", url, 200, {}, json.dumps({**view, "runtime_status": "Off"}).encode())
+    with pytest.raises(AssertionError, match="not in the document"):
+        check_answer("GET", url, 201, {}, json.dumps({**view, "links": links}).encode())
+    durable = f"{ORIGIN}/runtime/webhooks/durabletask/instances/i-1?code=KEY"
+    with pytest.raises(AssertionError, match="answered with"):
+        check_answer(
+            "GET",
+            url,
+            200,
+            {},
+            json.dumps({**view, "links": {**links, "status": durable}}).encode(),
+        )
+    with pytest.raises(AssertionError, match="answered with"):
+        check_answer(
+            "GET", url, 200, {"Location": durable}, json.dumps({**view, "links": links}).encode()
+        )
+    with pytest.raises(AssertionError, match="without header Location"):
+        check_answer(
+            "POST",
+            f"{url}/cancel",
+            202,
+            {},
+            json.dumps({"id": "i-1", "status": "cancel_requested"}).encode(),
+        )

@@ -14,7 +14,7 @@ import pytest
 
 from durable_assistant.backends import DeleteOutcome
 from durable_assistant.ledger import TableLedger
-from durable_assistant.model import Backend
+from durable_assistant.model import Backend, RuntimeStatus
 from durable_assistant.objects import (
     APP_TAG_KEY,
     APP_TAG_VALUE,
@@ -27,7 +27,6 @@ from durable_assistant.purge import (
     PurgeCounts,
     PurgePolicy,
     PurgeReport,
-    RuntimeStatus,
     purge_leftovers,
 )
 

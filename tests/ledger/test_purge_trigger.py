@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import azure.durable_functions as df
 import pytest
 
-from durable_assistant.purge import FINISHED_STATUSES, RuntimeStatus
+from durable_assistant.model import FINISHED_STATUSES, RuntimeStatus
 from triggers import purge as purge_trigger
 from triggers.purge import DurableClientOrchestrations, bp, run_purge
 

@@ -182,6 +182,6 @@ def test_result_carries_everything_the_caller_needs() -> None:
         teardown=report,
     )
     assert (result.answer, result.usage.total_tokens, result.teardown) == ("42", 9, report)
-    assert result.started_at == NOW.isoformat()
-    assert result.finished_at == (NOW + timedelta(seconds=3)).isoformat()
+    assert result.started_at == NOW
+    assert result.finished_at == NOW + timedelta(seconds=3)
     assert result.handle == HANDLE

@@ -146,7 +146,7 @@ def test_seed_scenario_two_rounds_of_tools_then_the_answer() -> None:
     assert outcome.steps == 2
     assert outcome.handle == HANDLE
     assert outcome.teardown is not None and outcome.teardown.deleted == ["resp-1"]
-    assert outcome.started_at == START.isoformat()
+    assert outcome.started_at == START
     assert progress(final) == Progress(
         phase=Phase.DONE, step=2, tool_calls=2, usage=outcome.usage, backend=HANDLE.backend
     )
@@ -488,7 +488,7 @@ def test_long_run_continues_as_new_carrying_its_state() -> None:
     outcome = result(final)
     assert outcome.answer == "long answer"
     assert [t.call_id for t in outcome.tool_calls] == ["c-1"]  # carried from execution 1
-    assert outcome.started_at == START.isoformat()
+    assert outcome.started_at == START
     assert outcome.usage.total_tokens == 2 * (10 + 10)
     assert activity_counts(host)["start_run"] == 0
 
