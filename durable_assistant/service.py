@@ -11,8 +11,10 @@ import logging
 from durable_assistant.backends import (
     AssistantsBackend,
     DeleteOutcome,
+    Follow,
     ModelBackend,
     ResponsesBackend,
+    TextHook,
     delete_object,
 )
 from durable_assistant.backends.errors import TeardownIncompleteError
@@ -60,9 +62,15 @@ def _logged(operation: str, step: Step) -> Step:
     return step
 
 
-def start_run(start: StartInput) -> Step:
-    """Create the run's server-side objects (those the handle lacks) and start it."""
-    return _logged("start", _backend(start.plan.backend).start(start))
+def _follow(on_text: TextHook | None) -> Follow:
+    """Follow each model turn for MODEL_FOLLOW_SECONDS (0: return at once, poll later)."""
+    return Follow(seconds=services().settings.model_follow_seconds, on_text=on_text)
+
+
+def start_run(start: StartInput, on_text: TextHook | None = None) -> Step:
+    """Create the run's server-side objects (those the handle lacks) and start it,
+    following the first model turn (see `_follow`)."""
+    return _logged("start", _backend(start.plan.backend).start(start, _follow(on_text)))
 
 
 def poll_run(handle: RunHandle) -> Step:
@@ -70,9 +78,10 @@ def poll_run(handle: RunHandle) -> Step:
     return _logged("poll", _backend(handle.backend).poll(handle))
 
 
-def submit_outputs(submit: SubmitInput) -> Step:
-    """Submit every tool output of one step at once."""
-    return _logged("submit", _backend(submit.handle.backend).submit(submit))
+def submit_outputs(submit: SubmitInput, on_text: TextHook | None = None) -> Step:
+    """Submit every tool output of one step at once, following the next model turn."""
+    backend = _backend(submit.handle.backend)
+    return _logged("submit", backend.submit(submit, _follow(on_text)))
 
 
 def cancel_run(handle: RunHandle) -> Step:

@@ -19,6 +19,9 @@ DEFAULT_INSTRUCTIONS = (
     "call several at once when they do not depend on each other."
 )
 
+FOLLOW_SECONDS = 10.0
+"""Default budget for following a model turn's stream (measured in bench/, docs/bench.md)."""
+
 
 class SettingsError(RuntimeError):
     """Raised when app settings are missing or invalid; the message names them."""
@@ -44,6 +47,7 @@ class Settings(BaseSettings):
     responses_background: bool = True
     poll_initial_ms: int = Field(default=250, ge=50, le=60_000)
     poll_max_ms: int = Field(default=1_000, ge=50, le=300_000)
+    model_follow_seconds: float = Field(default=FOLLOW_SECONDS, ge=0, le=600)
     run_deadline_seconds: int = Field(default=600, ge=5, le=86_400)
     max_steps: int = Field(default=50, ge=1, le=1_000)
     history_event_limit: int = Field(default=400, ge=50, le=10_000)

@@ -117,6 +117,17 @@ class _Run:
             return Ending.cancelled(self.cancel.result)
         return None
 
+    def raced(self, task: Task) -> Generator[Task, Any, Any]:
+        """The task's result, with the cancel event raced against it.
+
+        A start or submit may follow its model turn for a while: racing makes the
+        SDK deliver a cancel raised meanwhile (an event is only delivered to a task
+        that was yielded), so the loop sees it the moment the call returns.
+        """
+        if not self.cancel.is_completed:
+            yield self.ctx.task_any([task, self.cancel])
+        return (yield task)
+
     def model_call(
         self, activity: Any, payload: Model, resume: Callable[[Step], Model]
     ) -> Generator[Task, Any, Step | Ending]:
@@ -127,7 +138,7 @@ class _Run:
         """
         while True:
             task = self._activity(activity, polling.MODEL_CALL_RETRY, payload)
-            step = Step.from_json((yield task))
+            step = Step.from_json((yield from self.raced(task)))
             self.state = self.state.acted_on(step.handle, step.state)
             if step.state.status is not RunStatus.THROTTLED or activity is activities.poll_run:
                 return step

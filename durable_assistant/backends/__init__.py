@@ -8,15 +8,19 @@ from durable_assistant.backends.errors import (
     ModelRequestError,
     ModelServiceError,
 )
+from durable_assistant.backends.following import NO_FOLLOW, Follow, TextHook
 from durable_assistant.backends.responses import ResponsesBackend
 
 __all__ = [
+    "NO_FOLLOW",
     "AssistantsBackend",
     "CredentialsRejectedError",
     "DeleteOutcome",
+    "Follow",
     "ModelBackend",
     "ModelRequestError",
     "ModelServiceError",
     "ResponsesBackend",
+    "TextHook",
     "delete_object",
 ]

@@ -4,6 +4,11 @@ start: assistant (tagged with the app and instance), thread with the question as
 its first message (one call, so a retry never posts the question twice), run.
 poll: `runs.retrieve`. submit: `runs.submit_tool_outputs` with every output of the
 step. teardown: the thread, and the assistant if this run created it.
+
+Following (see `following.py`): the run is created, and outputs are submitted, with
+`stream=True`; the run's events say when it needs tools or ends, and the completed
+message arrives in them, so no poll and no message listing is needed. A stream that
+breaks falls back to one poll of the run (which goes on at the service).
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from openai import BadRequestError, OpenAI, RateLimitError
-from openai.types.beta import FunctionToolParam
-from openai.types.beta.threads import Run
+from openai import BadRequestError, OpenAI, RateLimitError, Stream
+from openai.types.beta import AssistantStreamEvent, FunctionToolParam
+from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
 
 from durable_assistant.backends.base import (
@@ -24,6 +29,7 @@ from durable_assistant.backends.base import (
     tags_for,
 )
 from durable_assistant.backends.errors import model_errors, throttled_state
+from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
 from durable_assistant.model import (
     Backend,
     RunHandle,
@@ -44,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 KINDS = frozenset({ObjectKind.ASSISTANT, ObjectKind.THREAD})
 ANSWER_SEARCH_LIMIT = 20
+RESTING = frozenset(
+    {"requires_action", "completed", "failed", "cancelled", "expired", "incomplete"}
+)
+"""Run statuses a followed stream stops at: the orchestration acts on them."""
 
 
 def function_tool(definition: ToolDefinition) -> FunctionToolParam:
@@ -68,7 +78,7 @@ class AssistantsBackend:
         self._registry = registry
         self._recorder = recorder
 
-    def start(self, start: StartInput) -> Step:
+    def start(self, start: StartInput, follow: Follow = NO_FOLLOW) -> Step:
         plan = start.plan
         handle = start.handle or RunHandle(backend=self.backend, instance_id=start.instance_id)
         instance_id = handle.instance_id
@@ -99,6 +109,14 @@ class AssistantsBackend:
                     return self._poll(handle)
                 assert handle.assistant_id is not None
                 assert handle.thread_id is not None
+                if follow.enabled:
+                    stream = beta.threads.runs.create(
+                        handle.thread_id,
+                        assistant_id=handle.assistant_id,
+                        metadata=tags,
+                        stream=True,
+                    )
+                    return self._follow(handle, stream, follow)
                 raw = beta.threads.runs.with_raw_response.create(
                     handle.thread_id, assistant_id=handle.assistant_id, metadata=tags
                 )
@@ -118,9 +136,11 @@ class AssistantsBackend:
     def poll(self, handle: RunHandle) -> Step:
         return guarded("polling the run", handle, lambda: self._poll(handle))
 
-    def submit(self, submit: SubmitInput) -> Step:
+    def submit(self, submit: SubmitInput, follow: Follow = NO_FOLLOW) -> Step:
         handle = submit.handle
-        return guarded("submitting tool outputs", handle, lambda: self._submit(handle, submit))
+        return guarded(
+            "submitting tool outputs", handle, lambda: self._submit(handle, submit, follow)
+        )
 
     def cancel(self, handle: RunHandle) -> Step:
         if handle.run_id is None or handle.thread_id is None:
@@ -143,13 +163,18 @@ class AssistantsBackend:
         raw = self._client.beta.threads.runs.with_raw_response.retrieve(run_id, thread_id=thread_id)
         return Step(handle=handle, state=self._state(handle, raw.parse(), raw.headers))
 
-    def _submit(self, handle: RunHandle, submit: SubmitInput) -> Step:
+    def _submit(self, handle: RunHandle, submit: SubmitInput, follow: Follow) -> Step:
         thread_id, run_id = _ids(handle)
         outputs: list[ToolOutput] = [
             {"tool_call_id": r.call_id, "output": r.output} for r in submit.results
         ]
         runs = self._client.beta.threads.runs
         try:
+            if follow.enabled:
+                stream = runs.submit_tool_outputs(
+                    run_id, thread_id=thread_id, tool_outputs=outputs, stream=True
+                )
+                return self._follow(handle, stream, follow)
             raw = runs.with_raw_response.submit_tool_outputs(
                 run_id, thread_id=thread_id, tool_outputs=outputs
             )
@@ -181,9 +206,68 @@ class AssistantsBackend:
             return self._poll(handle)  # already over: say how it ended
         return Step(handle=handle, state=self._state(handle, raw.parse(), raw.headers))
 
+    def _follow(
+        self, handle: RunHandle, stream: Stream[AssistantStreamEvent], follow: Follow
+    ) -> Step:
+        """Read the run's events until it rests or the budget passes (then: pending)."""
+        seen = _RunEvents(follow)
+        timed = Timed(stream, follow.seconds, stream.close)
+        try:
+            for event in timed:
+                seen.take(event)
+                if seen.run is not None and handle.run_id is None:
+                    handle = handle.model_copy(update={"run_id": seen.run.id})
+                    self._started(handle)
+                if seen.resting:
+                    break
+        except STREAM_BROKEN as error:
+            logger.warning(
+                "instance %s: the run's stream broke (%s); polling the run instead",
+                handle.instance_id,
+                error,
+                extra={"instance_id": handle.instance_id},
+            )
+            if handle.run_id is None:
+                handle = self._adopt_run(handle, error)
+            return self._poll(handle)
+        if seen.run is not None and seen.resting:
+            state = self._state(handle, seen.run, {}, answer=seen.answer)
+            return Step(handle=handle, state=state)
+        if handle.run_id is None:
+            raise RuntimeError(f"instance {handle.instance_id}: the run's stream named no run")
+        if timed.timed_out:
+            return Step(handle=handle, state=RunState(status=RunStatus.PENDING))
+        return self._poll(handle)  # the stream ended before the run came to rest
+
+    def _adopt_run(self, handle: RunHandle, error: Exception) -> RunHandle:
+        """The run a broken creation stream made before it named it (the thread is ours)."""
+        assert handle.thread_id is not None
+        runs = self._client.beta.threads.runs.list(handle.thread_id, limit=1, order="desc")
+        if not runs.data:
+            raise error
+        handle = handle.model_copy(update={"run_id": runs.data[0].id})
+        self._started(handle)
+        return handle
+
+    def _started(self, handle: RunHandle) -> None:
+        logger.info(
+            "instance %s: started run %s on thread %s",
+            handle.instance_id,
+            handle.run_id,
+            handle.thread_id,
+            extra={"instance_id": handle.instance_id},
+        )
+
     # -- mapping --
 
-    def _state(self, handle: RunHandle, run: Run, headers: Mapping[str, str]) -> RunState:
+    def _state(
+        self,
+        handle: RunHandle,
+        run: Run,
+        headers: Mapping[str, str],
+        *,
+        answer: str | None = None,
+    ) -> RunState:
         if run.status == "requires_action" and run.required_action is not None:
             calls = [
                 ToolCall(
@@ -195,7 +279,7 @@ class AssistantsBackend:
             ]
             return RunState(status=RunStatus.REQUIRES_ACTION, tool_calls=calls)
         if run.status == "completed":
-            answer = self._answer(handle, run)
+            answer = self._answer(handle, run) if answer is None else answer
             return RunState(status=RunStatus.COMPLETED, answer=answer, usage=_usage(run))
         ended = _end_state(run)
         if ended is not None:
@@ -211,9 +295,9 @@ class AssistantsBackend:
         for message in messages.data:
             if message.role != "assistant":
                 continue
-            texts = [part.text.value for part in message.content if part.type == "text"]
-            if texts:
-                return "\n".join(texts)
+            text = _message_text(message)
+            if text:
+                return text
         logger.warning(
             "instance %s: run %s completed without an assistant message",
             handle.instance_id,
@@ -231,6 +315,34 @@ class AssistantsBackend:
             instance_id=instance_id,
             backend=self.backend,
         )
+
+
+class _RunEvents:
+    """What a run's events said so far: the run's latest state and the answer."""
+
+    def __init__(self, follow: Follow) -> None:
+        self.follow = follow
+        self.run: Run | None = None
+        self.answer: str | None = None
+
+    @property
+    def resting(self) -> bool:
+        return self.run is not None and self.run.status in RESTING
+
+    def take(self, event: AssistantStreamEvent) -> None:
+        if event.event == "thread.message.delta":
+            for part in event.data.delta.content or []:
+                if part.type == "text" and part.text is not None:
+                    self.follow.text(part.text.value or "")
+        elif event.event == "thread.message.completed":
+            self.answer = _message_text(event.data)
+        elif event.event.startswith("thread.run.") and isinstance(event.data, Run):
+            self.run = event.data
+
+
+def _message_text(message: Message) -> str:
+    """The text parts of a message, one per line."""
+    return "\n".join(part.text.value for part in message.content if part.type == "text")
 
 
 def _ids(handle: RunHandle) -> tuple[str, str]:

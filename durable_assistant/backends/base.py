@@ -23,6 +23,7 @@ from openai import OpenAI, RateLimitError
 
 from durable_assistant.backends.deletion import delete_object
 from durable_assistant.backends.errors import model_errors, throttled_state
+from durable_assistant.backends.following import NO_FOLLOW, Follow
 from durable_assistant.model import (
     Backend,
     RunHandle,
@@ -46,9 +47,14 @@ POLL_AFTER_HEADER = "openai-poll-after-ms"
 
 
 class ModelBackend(Protocol):
-    """start → (poll → submit)* → teardown, with cancel at any time."""
+    """start → (poll → submit)* → teardown, with cancel at any time.
 
-    def start(self, start: StartInput) -> Step:
+    With `follow` enabled, start and submit read the turn's event stream until the
+    run needs tools or ends (or the budget passes: the state is then pending), and
+    pass the answer's text pieces to `follow.on_text` as they come.
+    """
+
+    def start(self, start: StartInput, follow: Follow = NO_FOLLOW) -> Step:
         """Create the server-side objects (only those the handle lacks) and start."""
         ...
 
@@ -56,7 +62,7 @@ class ModelBackend(Protocol):
         """Where the run is now."""
         ...
 
-    def submit(self, submit: SubmitInput) -> Step:
+    def submit(self, submit: SubmitInput, follow: Follow = NO_FOLLOW) -> Step:
         """Hand every tool output of one step to the model, all at once."""
         ...
 

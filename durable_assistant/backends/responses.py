@@ -6,6 +6,12 @@ response that holds `function_call` items is a step that requires action; submit
 creates the next response with `previous_response_id` and every
 `function_call_output` of the step (the new id joins the handle's chain).
 teardown: every response of the chain, and any the recorder knows of.
+
+Following (see `following.py`, background mode only: a foreground response stops
+when its reader goes away): the response is created with `stream=True`; it is
+recorded as soon as `response.created` names it, and its last event carries the
+finished response, so no poll is needed. When the budget passes the stream is let
+go and the response goes on; a stream that breaks falls back to one retrieve.
 """
 
 from __future__ import annotations
@@ -13,8 +19,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from openai import BadRequestError, OpenAI, omit
-from openai.types.responses import FunctionToolParam, Response, ResponseInputParam
+from openai import BadRequestError, OpenAI, Stream, omit
+from openai.types.responses import (
+    FunctionToolParam,
+    Response,
+    ResponseCompletedEvent,
+    ResponseFailedEvent,
+    ResponseIncompleteEvent,
+    ResponseInputParam,
+    ResponseStreamEvent,
+)
 
 from durable_assistant.backends.base import (
     delete_all,
@@ -23,6 +37,7 @@ from durable_assistant.backends.base import (
     record_created,
     tags_for,
 )
+from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
 from durable_assistant.model import (
     Backend,
     RunHandle,
@@ -42,6 +57,8 @@ from durable_assistant.tools.registry import ToolDefinition, ToolRegistry
 logger = logging.getLogger(__name__)
 
 KINDS = frozenset({ObjectKind.RESPONSE, ObjectKind.CONVERSATION})
+ENDING_EVENTS = (ResponseCompletedEvent, ResponseFailedEvent, ResponseIncompleteEvent)
+"""The events that carry the finished response."""
 
 
 def function_tool(definition: ToolDefinition) -> FunctionToolParam:
@@ -73,7 +90,7 @@ class ResponsesBackend:
         self._recorder = recorder
         self._background = background
 
-    def start(self, start: StartInput) -> Step:
+    def start(self, start: StartInput, follow: Follow = NO_FOLLOW) -> Step:
         handle = start.handle or RunHandle(backend=self.backend, instance_id=start.instance_id)
         if handle.response_id is not None:  # resumed after the first response exists
             return self.poll(handle)
@@ -87,15 +104,18 @@ class ResponsesBackend:
                 instructions=plan.instructions,
                 request=plan.question,
                 tool_names=plan.tools,
+                follow=follow,
             ),
         )
 
     def poll(self, handle: RunHandle) -> Step:
         return guarded("polling the response", handle, lambda: self._poll(handle))
 
-    def submit(self, submit: SubmitInput) -> Step:
+    def submit(self, submit: SubmitInput, follow: Follow = NO_FOLLOW) -> Step:
         return guarded(
-            "submitting tool outputs", submit.handle, lambda: self._submit(submit.handle, submit)
+            "submitting tool outputs",
+            submit.handle,
+            lambda: self._submit(submit.handle, submit, follow),
         )
 
     def cancel(self, handle: RunHandle) -> Step:
@@ -120,9 +140,23 @@ class ResponsesBackend:
         request: str | ResponseInputParam,
         tool_names: list[str],
         previous_response_id: str | None = None,
+        follow: Follow = NO_FOLLOW,
     ) -> Step:
         """Create one response of the chain and record it before anything else."""
         tools = [function_tool(d) for d in self._registry.definitions(tool_names)]
+        if follow.enabled and self._background:
+            stream = self._client.responses.create(
+                model=model,
+                instructions=instructions,
+                input=request,
+                tools=tools,
+                background=True,
+                store=True,
+                stream=True,
+                metadata=tags_for(handle.instance_id),
+                previous_response_id=previous_response_id if previous_response_id else omit,
+            )
+            return self._follow(handle, stream, follow)
         raw = self._client.responses.with_raw_response.create(
             model=model,
             instructions=instructions,
@@ -142,7 +176,40 @@ class ResponsesBackend:
         raw = self._client.responses.with_raw_response.retrieve(_response_id(handle))
         return Step(handle=handle, state=self._state(raw.parse(), raw.headers))
 
-    def _submit(self, handle: RunHandle, submit: SubmitInput) -> Step:
+    def _follow(
+        self, handle: RunHandle, stream: Stream[ResponseStreamEvent], follow: Follow
+    ) -> Step:
+        """Read the response's events until it ends or the budget passes (then: pending)."""
+        created: str | None = None
+        timed = Timed(stream, follow.seconds, stream.close)
+        try:
+            for event in timed:
+                if event.type == "response.created" and created is None:
+                    created = event.response.id
+                    self._record(created, handle.instance_id)
+                    handle = handle.with_response(created)
+                elif event.type == "response.output_text.delta":
+                    follow.text(event.delta)
+                elif isinstance(event, ENDING_EVENTS) and created is not None:
+                    return Step(handle=handle, state=self._state(event.response, {}))
+        except STREAM_BROKEN as error:
+            if created is None:
+                raise
+            logger.warning(
+                "instance %s: the stream of response %s broke (%s); retrieving it instead",
+                handle.instance_id,
+                created,
+                error,
+                extra={"instance_id": handle.instance_id},
+            )
+            return self._poll(handle)
+        if created is None:
+            raise RuntimeError(f"instance {handle.instance_id}: the stream named no response")
+        if timed.timed_out:
+            return Step(handle=handle, state=RunState(status=RunStatus.PENDING))
+        return self._poll(handle)  # it ended without its last event (cancelled)
+
+    def _submit(self, handle: RunHandle, submit: SubmitInput, follow: Follow) -> Step:
         earlier = self._answer_of_an_earlier_attempt(handle)
         if earlier is not None:
             logger.info(
@@ -171,6 +238,7 @@ class ResponsesBackend:
             request=outputs,
             tool_names=names,
             previous_response_id=previous.id,
+            follow=follow,
         )
 
     def _answer_of_an_earlier_attempt(self, handle: RunHandle) -> str | None:

@@ -1,0 +1,108 @@
+"""Following a model turn's event stream for a bounded time.
+
+A start or submit that follows its turn reads the service's events until the run
+needs tools or ends, and then acts at once instead of waiting for a poll to notice.
+It never holds on longer than its budget: the stream is read on a helper thread
+and handed over through a queue, so even a stream that stays silent (a long
+tool-call turn) is let go when the budget passes. The turn goes on at the service
+(Assistants runs and background responses do not stop when their reader goes
+away) and the orchestration's durable-timer polling takes over.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from openai import APIConnectionError
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+TextHook = Callable[[str], None]
+"""Hears each piece of the answer's text as the model writes it."""
+
+
+@dataclass(frozen=True)
+class Follow:
+    """How long a start or submit may follow its model turn, and who hears the text."""
+
+    seconds: float = 0.0
+    on_text: TextHook | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """False keeps the call as it was: start or submit, and return at once."""
+        return self.seconds > 0
+
+    def text(self, piece: str) -> None:
+        """Pass a piece of the answer on; a failing hook never fails the run."""
+        if self.on_text is None or not piece:
+            return
+        try:
+            self.on_text(piece)
+        except Exception as error:
+            logger.warning("the text hook failed: %s", error)
+
+
+NO_FOLLOW = Follow()
+
+STREAM_BROKEN: tuple[type[Exception], ...] = (APIConnectionError, OSError)
+"""What a stream that broke midway raises (the SDK wraps its transport errors)."""
+
+
+class _End:
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+class Timed(Generic[T]):
+    """Iterate a stream until it ends or `seconds` pass (`timed_out` then says so).
+
+    `close` is called once when iteration stops for any reason, which lets the
+    stream go; errors of the stream itself are raised to the reader.
+    """
+
+    def __init__(self, events: Iterable[T], seconds: float, close: Callable[[], None]) -> None:
+        self._events = events
+        self._seconds = seconds
+        self._close = close
+        self._queue: queue.Queue[T | _End] = queue.Queue()
+        self.timed_out = False
+
+    def _read(self) -> None:
+        try:
+            for event in self._events:
+                self._queue.put(event)
+        except BaseException as error:  # handed to the reader, who raises it
+            self._queue.put(_End(error))
+            return
+        self._queue.put(_End())
+
+    def __iter__(self) -> Iterator[T]:
+        threading.Thread(target=self._read, name="follow-stream", daemon=True).start()
+        deadline = time.monotonic() + self._seconds
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = self._queue.get(timeout=max(0.0, remaining))
+                except queue.Empty:
+                    self.timed_out = True
+                    return
+                if isinstance(item, _End):
+                    if item.error is not None:
+                        raise item.error
+                    return
+                yield item
+        finally:
+            try:
+                self._close()
+            except Exception as error:  # closing a broken stream may fail too
+                logger.debug("closing a followed stream failed: %s", error)
