@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from durable_assistant.model import (
     Backend,
@@ -22,6 +22,7 @@ from durable_assistant.model import (
     Outcome,
     Phase,
     Progress,
+    Request,
     RunPlan,
     RunRequest,
     RunResult,
@@ -162,10 +163,8 @@ def _validation_error(error: ValidationError) -> ApiError:
 MAX_CANCEL_REASON_CHARS = 500
 
 
-class CancelRequest(Model):
+class CancelRequest(Request):
     """The optional body of `POST /api/runs/{id}/cancel`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(
         default=None,

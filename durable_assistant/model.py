@@ -1,9 +1,15 @@
 """The domain model: what crosses activity and orchestration boundaries.
 
 Every value here is small and JSON-serialisable: ids, statuses and short results,
-never a transcript, so orchestration history stays small. Each model validates its
-input strictly (unknown fields are rejected) so malformed JSON fails with an error
-that names the field instead of surfacing later as a confusing state.
+never a transcript, so orchestration history stays small. Each model validates the
+fields it knows, so malformed JSON fails with an error that names the field instead
+of surfacing later as a confusing state.
+
+What is read back from orchestration history (`Stored`: activity inputs and outputs,
+the orchestration's input, custom status and output) may have been written by an
+older or a newer deploy: a field the reader does not know is ignored, and each such
+payload carries the `schema_version` it was written with. Public request bodies
+(`Request`) are the opposite: a field the API does not know is refused.
 """
 
 from __future__ import annotations
@@ -11,13 +17,20 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 
 class Model(BaseModel):
-    """Base of every domain value: immutable, strict about unknown fields."""
+    """Base of every domain value: immutable; fields it does not know are ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready dict that crosses an activity boundary."""
@@ -29,6 +42,33 @@ class Model(BaseModel):
         if isinstance(data, str | bytes):
             return cls.model_validate_json(data)
         return cls.model_validate(data)
+
+
+class Request(Model):
+    """A public request body: a field the API does not know is refused, by name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+SCHEMA_VERSION = 1
+"""The version of the stored payloads' shape this code writes. Raise it when a
+payload's meaning changes in a way an older reader must not take for the old one."""
+
+
+class Stored(Model):
+    """A payload written to orchestration history and read back on every replay."""
+
+    schema_version: int = SCHEMA_VERSION
+
+    @field_validator("schema_version")
+    @classmethod
+    def _readable(cls, version: int) -> int:
+        if not 1 <= version <= SCHEMA_VERSION:
+            raise ValueError(
+                f"written with schema version {version}; this code reads versions 1 to "
+                f"{SCHEMA_VERSION} (a newer deploy wrote it)"
+            )
+        return version
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -113,7 +153,7 @@ MAX_QUESTION_CHARS = 32_000
 MAX_INSTRUCTIONS_CHARS = 32_000
 
 
-class RunRequest(Model):
+class RunRequest(Request):
     """What a caller asks for in `POST /api/runs` (unset fields take app defaults)."""
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
@@ -124,7 +164,7 @@ class RunRequest(Model):
     deadline_seconds: int | None = Field(default=None, ge=5, le=86_400, strict=True)
 
 
-class RunPlan(Model):
+class RunPlan(Stored):
     """A request with every default resolved: the orchestration's input.
 
     Resolved by the HTTP trigger from settings, so the orchestrator never reads the
@@ -143,7 +183,7 @@ class RunPlan(Model):
     history_event_limit: int = Field(default=400, ge=20)
 
 
-class RunHandle(Model):
+class RunHandle(Stored):
     """Ids of the server-side objects one run created: all teardown needs."""
 
     backend: Backend
@@ -171,7 +211,7 @@ class ToolCall(Model):
     arguments: str = ""
 
 
-class ToolResult(Model):
+class ToolResult(Stored):
     """The output text returned to the model for one call (errors included)."""
 
     call_id: str = Field(min_length=1)
@@ -213,14 +253,14 @@ class RunState(Model):
     retry_after_seconds: float | None = Field(default=None, ge=0)
 
 
-class Step(Model):
+class Step(Stored):
     """A backend operation's result: the (possibly updated) handle and the state."""
 
     handle: RunHandle
     state: RunState
 
 
-class StartInput(Model):
+class StartInput(Stored):
     """Input of the start activity. `handle` is set when resuming a throttled start."""
 
     instance_id: str = Field(min_length=1)
@@ -228,7 +268,7 @@ class StartInput(Model):
     handle: RunHandle | None = None
 
 
-class ToolInvocation(Model):
+class ToolInvocation(Stored):
     """Input of the tool activity: one call, and the tools this run may use."""
 
     instance_id: str
@@ -236,14 +276,14 @@ class ToolInvocation(Model):
     allowed_tools: list[str]
 
 
-class SubmitInput(Model):
+class SubmitInput(Stored):
     """Input of the submit activity: every output of one step, submitted at once."""
 
     handle: RunHandle
     results: list[ToolResult]
 
 
-class TeardownReport(Model):
+class TeardownReport(Stored):
     """What teardown did, per object id."""
 
     deleted: list[str] = Field(default_factory=list)
@@ -285,7 +325,7 @@ class ToolTrace(Model):
     duration_ms: int = 0
 
 
-class Progress(Model):
+class Progress(Stored):
     """The orchestration's custom status: small, updated at each phase change."""
 
     phase: Phase
@@ -296,7 +336,7 @@ class Progress(Model):
     version: str | None = None
 
 
-class RunResult(Model):
+class RunResult(Stored):
     """The orchestration's output: the answer, or why there is none."""
 
     outcome: Outcome

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, Field
 
 from durable_assistant.model import (
+    Backend,
     Model,
     Outcome,
     Phase,
@@ -25,6 +26,7 @@ from durable_assistant.model import (
     RunResult,
     RunState,
     RunStatus,
+    Stored,
     TeardownReport,
     ToolCall,
     ToolResult,
@@ -34,6 +36,8 @@ from durable_assistant.model import (
 )
 from durable_assistant.polling import deadline_after, next_interval_ms
 from durable_assistant.tools.registry import ERROR_PREFIX, truncate
+
+StoredT = TypeVar("StoredT", bound=Stored)
 
 CANCEL_EVENT = "cancel"
 """Name of the external event the cancel endpoint raises."""
@@ -62,7 +66,7 @@ _OUTCOME_OF_STATUS = {
 }
 
 
-class LoopState(Model):
+class LoopState(Stored):
     """Everything the loop knows between steps, and across `continue_as_new`.
 
     `last` is the model state the loop acts on next (set when the execution
@@ -275,6 +279,56 @@ def initial_state(data: Any, now: datetime) -> LoopState:
     if isinstance(data, dict) and "plan" in data:
         return LoopState.from_json(data)
     return LoopState.begin(RunPlan.from_json(data), now)
+
+
+def salvaged_state(data: Any, now: datetime) -> LoopState:
+    """What can be read of an input `initial_state` could not read, so the run still
+    ends the normal way: the handle (to cancel and tear down what it names) and the
+    plan, or a stand-in plan naming only the backend when the plan is unreadable."""
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = None
+    raw: dict[str, Any] = data if isinstance(data, dict) else {}
+    handle = _readable(RunHandle, raw.get("handle"))
+    plan_data = raw.get("plan", raw)
+    plan = _readable(RunPlan, plan_data)
+    if plan is None:
+        backend = handle.backend if handle is not None else None
+        if backend is None and isinstance(plan_data, dict):
+            backend = _readable_backend(plan_data.get("backend"))
+        plan = RunPlan(
+            question="(an input this version could not read)",
+            backend=backend or Backend.RESPONSES,
+            instructions="",
+            tools=[],
+            model="unknown",
+            deadline_seconds=1,
+            poll_initial_ms=50,
+            poll_max_ms=50,
+        )
+    return LoopState(
+        plan=plan,
+        started_at=now,
+        deadline_at=now,
+        interval_ms=plan.poll_initial_ms,
+        handle=handle,
+    )
+
+
+def _readable(model: type[StoredT], value: Any) -> StoredT | None:
+    try:
+        return model.from_json(value) if value is not None else None
+    except ValueError:  # pydantic's ValidationError is one
+        return None
+
+
+def _readable_backend(value: Any) -> Backend | None:
+    try:
+        return Backend(value)
+    except ValueError:
+        return None
 
 
 def result_of(

@@ -47,6 +47,7 @@ from durable_assistant.run_loop import (
     ending_for,
     initial_state,
     result_of,
+    salvaged_state,
     should_continue_as_new,
     tool_failure_result,
 )
@@ -315,11 +316,14 @@ class _Run:
 
 def run_orchestration(context: df.DurableOrchestrationContext) -> Yielding:
     """The orchestration, as a plain generator function tests drive directly."""
-    state = initial_state(context.get_input(), context.current_utc_datetime)
-    run = _Run(context, state)
+    data, now = context.get_input(), context.current_utc_datetime
+    run: _Run | None = None
     try:
+        run = _Run(context, initial_state(data, now))
         ending = yield from run.drive()
     except Exception as error:
+        if run is None:  # an input this code cannot read: end what it names
+            run = _Run(context, salvaged_state(data, now))
         ending = Ending.failure(error, run_started=run.state.handle is not None)
         run.log("unexpected failure: %s", ending.reason)
     if ending is None:  # continued as new: the next execution goes on

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from durable_assistant.model import (
+    SCHEMA_VERSION,
     Backend,
     Model,
     RunHandle,
@@ -107,7 +108,11 @@ def test_usage_adds_up() -> None:
 @pytest.mark.parametrize(
     ("model", "data", "field"),
     [
-        (RunHandle, {"backend": "assistants", "instance_id": "i", "thred_id": "t"}, "thred_id"),
+        (
+            RunHandle,
+            {"backend": "assistants", "instance_id": "i", "schema_version": 99},
+            "schema_version",
+        ),
         (RunHandle, {"backend": "chat", "instance_id": "i"}, "backend"),
         (RunHandle, {"backend": "assistants"}, "instance_id"),
         (ToolCall, {"call_id": "", "name": "x"}, "call_id"),
@@ -135,6 +140,21 @@ def test_malformed_input_is_rejected_naming_the_field(
     with pytest.raises(ValidationError) as raised:
         model.from_json(data)
     assert describe_validation_error(raised.value).startswith(f"{field}: ")
+
+
+def test_stored_payloads_read_fields_they_do_not_know_as_absent() -> None:
+    """A newer deploy may have added a field to what history holds: still readable."""
+    data = {**HANDLE.to_json(), "conversation_id": "c1"}
+    assert RunHandle.from_json(data) == HANDLE
+    step = Step(handle=HANDLE, state=RunState(status=RunStatus.PENDING)).to_json()
+    step["state"] |= {"progress_percent": 40}
+    assert Step.from_json(step).state == RunState(status=RunStatus.PENDING)
+
+
+def test_stored_payloads_carry_their_schema_version() -> None:
+    assert HANDLE.to_json()["schema_version"] == SCHEMA_VERSION
+    written_before_versions = {k: v for k, v in HANDLE.to_json().items() if k != "schema_version"}
+    assert RunHandle.from_json(written_before_versions) == HANDLE
 
 
 def test_malformed_json_text_is_rejected() -> None:

@@ -129,6 +129,7 @@ class OrchestrationHost:
     input: Any
     instance_id: str = "run-1"
     name: str = "run_orchestrator"
+    version: str = ""
     now: datetime = START
     history: list[dict[str, Any]] = field(default_factory=list)
     slots: list[Scheduled] = field(default_factory=list)
@@ -221,7 +222,7 @@ class OrchestrationHost:
                         "ExecutionId": f"exec-{self.executions}",
                     },
                     Name=self.name,
-                    Version="",
+                    Version=self.version,
                     Input=json.dumps(self.input),
                     ParentInstance=None,
                 )
