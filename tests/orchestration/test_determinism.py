@@ -92,10 +92,11 @@ def offences(source: str) -> list[str]:
             modules = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        line = getattr(node, "lineno", 0)
         for module in modules:
             for banned, why in FORBIDDEN_MODULES.items():
                 if module == banned or module.startswith(f"{banned}."):
-                    found.append(f"line {node.lineno}: imports {module}: {why}")
+                    found.append(f"line {line}: imports {module}: {why}")
         if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
             found.append(f"line {node.lineno}: .{node.attr}: {FORBIDDEN_ATTRIBUTES[node.attr]}")
         if isinstance(node, ast.Call):
