@@ -17,10 +17,9 @@ from dateutil.relativedelta import relativedelta
 
 from bench.baseline import ToolFunction
 from bench.slow_tools import bench_wait
-from durable_assistant.tools.builtin import get_flights, my_cat_born_date
+from durable_assistant.tools.builtin import SEED_QUESTION, get_flights, my_cat_born_date
 
 SCRIPTS = Path(__file__).parent / "scripts"
-SEED_QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
 FANOUT_QUESTION = "Please look up four things at once."
 FANOUT_CALLS = 4
 FANOUT_TOOL_SECONDS = 0.5

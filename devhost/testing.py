@@ -38,6 +38,7 @@ class DevhostProcess:
         port: int | None = None,
         ready_timeout: float = 30.0,
         extra_args: Sequence[str] = (),
+        echo: bool = False,
     ) -> None:
         self.app_dir = Path(app_dir)
         self.extra_args = list(extra_args)
@@ -45,6 +46,7 @@ class DevhostProcess:
         self.env = dict(env or {})
         self.port = port or 0
         self.ready_timeout = ready_timeout
+        self.echo = echo  # print each output line as it comes (a terminal user's view)
         self.url = ""
         self.process: subprocess.Popen[str] | None = None
         self._lines: list[str] = []
@@ -94,6 +96,8 @@ class DevhostProcess:
             line = raw.rstrip("\n")
             with self._lock:
                 self._lines.append(line)
+            if self.echo:
+                print(f"[devhost] {line}", flush=True)
             found = READY.search(line)
             if found and not ready.is_set():
                 self.url = found.group(1)

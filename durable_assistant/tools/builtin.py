@@ -13,6 +13,10 @@ from dateutil.relativedelta import relativedelta
 
 from durable_assistant.tools.registry import ToolArgumentError, tool
 
+SEED_QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
+"""The seed scenario's question: these two tools answer it (the emulator's default
+script plays it; `make run` asks it)."""
+
 
 def parse_date(field: str, text: str) -> date:
     """A date in any format dateutil understands; a field-named error otherwise."""

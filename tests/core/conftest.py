@@ -27,6 +27,7 @@ from durable_assistant.objects import MemoryRecorder, ObjectRecorder
 from durable_assistant.service import backend_for
 from durable_assistant.settings import Settings
 from durable_assistant.tools import default_registry
+from durable_assistant.tools.builtin import SEED_QUESTION
 
 if TYPE_CHECKING:
     from emulator.testing import RunningEmulator
@@ -89,7 +90,6 @@ def credential() -> StubCredential:
 
 EMULATOR_KEY = "emulator-test-key"
 DEPLOYMENT = "gpt-test"
-SEED_QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
 SEED_TOOLS = ["get_flights", "my_cat_born_date"]
 
 

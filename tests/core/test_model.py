@@ -27,9 +27,10 @@ from durable_assistant.model import (
     Usage,
     describe_validation_error,
 )
+from durable_assistant.tools.builtin import SEED_QUESTION
 
 PLAN = RunPlan(
-    question="How many flights do we have between my cat Mike born date and Easter 2021?",
+    question=SEED_QUESTION,
     backend=Backend.ASSISTANTS,
     instructions="Use the functions.",
     tools=["get_flights", "my_cat_born_date"],

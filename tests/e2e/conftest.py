@@ -12,64 +12,56 @@ from typing import Any
 import pytest
 import requests
 
-from devhost.testing import DevhostProcess, running_devhost
-from emulator.script import DEFAULT_SCRIPT
-from emulator.testing import RunningEmulator, running_emulator
+from devhost.testing import DevhostProcess
+from emulator.testing import AdminClient
+from localrun.stack import SEED_QUESTION, Stack, running_stack
 from tests.support.api_contract import check_answer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).parent / "scripts"
-EMULATOR_KEY = "e2e-emulator-key"
-SEED_QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
 
+__all__ = ["SEED_QUESTION"]
 
-def app_settings(emulator_url: str, storage: str) -> dict[str, str]:
-    """The app settings the app runs with: the emulator, Azurite, fast polling."""
-    return {
-        "AZURE_OPENAI_ENDPOINT": emulator_url,
-        "AZURE_OPENAI_API_KEY": EMULATOR_KEY,
-        "AZURE_OPENAI_DEPLOYMENT": "gpt-4o-mini",
-        "OPENAI_API_VERSION": "2024-05-01-preview",
-        "OPENAI_MAX_RETRIES": "1",
-        "AzureWebJobsStorage": storage,
-        "TASKHUB_NAME": "e2e",
-        "PURGE_SCHEDULE": "0 0 3 * * *",
-        "POLL_INITIAL_MS": "50",
-        "POLL_MAX_MS": "200",
-        "TOOL_MODULES": "tests.e2e.slow_tools",
-    }
+E2E_SETTINGS = {
+    "OPENAI_MAX_RETRIES": "1",
+    "TASKHUB_NAME": "e2e",
+    "POLL_INITIAL_MS": "50",
+    "POLL_MAX_MS": "200",
+    "TOOL_MODULES": "tests.e2e.slow_tools",
+}
+"""What the end-to-end runs change in the local stack's settings: fast polling, the
+slow tools, one SDK retry."""
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    """The model service: the seed script plus this folder's scripts."""
-    with running_emulator(
-        api_key=EMULATOR_KEY, script=[DEFAULT_SCRIPT, SCRIPTS / "pauses.json"]
-    ) as emu:
-        yield emu
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Azurite, the emulator (the seed script plus this folder's) and devhost serving
+    the repository's function_app.py, for the session."""
+    data_dir = tmp_path_factory.mktemp("stack")
+    with running_stack(
+        data_dir, overrides=E2E_SETTINGS, scripts=[SCRIPTS / "pauses.json"]
+    ) as running:
+        yield running
 
 
 @pytest.fixture
-def model(emulator: RunningEmulator) -> Iterator[RunningEmulator]:
+def model(stack: Stack) -> Iterator[AdminClient]:
     """The session's emulator, with its controls put back after the test."""
+    emulator = stack.emulator
     before = emulator.config()
     yield emulator
     emulator.configure(**{k: v for k, v in before.items() if k != "seed"})
 
 
 @pytest.fixture(scope="session")
-def settings(emulator: RunningEmulator, azurite: str) -> dict[str, str]:
-    return app_settings(emulator.url, azurite)
+def settings(stack: Stack) -> dict[str, str]:
+    return stack.settings
 
 
 @pytest.fixture(scope="session")
-def app(
-    settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[DevhostProcess]:
+def app(stack: Stack) -> DevhostProcess:
     """devhost serving the repository's function_app.py."""
-    data_dir = tmp_path_factory.mktemp("devhost")
-    with running_devhost(REPO_ROOT, data_dir=data_dir, env=settings) as host:
-        yield host
+    return stack.app
 
 
 def checked(reply: requests.Response) -> requests.Response:

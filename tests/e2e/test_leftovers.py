@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 from devhost.testing import running_devhost
-from emulator.testing import RunningEmulator
+from emulator.testing import AdminClient
 from tests.e2e.conftest import (
     REPO_ROOT,
     SEED_QUESTION,
@@ -23,7 +23,7 @@ from tests.e2e.conftest import (
 
 
 def test_a_killed_then_terminated_run_is_cleaned_up_by_the_purge(
-    settings: dict[str, str], model: RunningEmulator, tmp_path: Path
+    settings: dict[str, str], model: AdminClient, tmp_path: Path
 ) -> None:
     model.configure(latency_ms=60_000)  # the run waits on the model until we kill the host
     with running_devhost(REPO_ROOT, data_dir=tmp_path / "devhost", env=settings) as host:

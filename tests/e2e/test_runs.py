@@ -13,7 +13,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 
 from devhost.testing import DevhostProcess
-from emulator.testing import RunningEmulator
+from emulator.testing import AdminClient
 from tests.e2e.conftest import (
     SEED_QUESTION,
     cancel_run,
@@ -26,7 +26,7 @@ from tests.e2e.conftest import (
 
 @pytest.mark.parametrize("backend", ["assistants", "responses"])
 def test_the_seed_question_is_answered_with_the_day_count(
-    app: DevhostProcess, model: RunningEmulator, backend: str
+    app: DevhostProcess, model: AdminClient, backend: str
 ) -> None:
     cat_born = date.today() - relativedelta(years=10)
     expected_days = (date(2021, 4, 4) - cat_born).days
@@ -48,7 +48,7 @@ def test_the_seed_question_is_answered_with_the_day_count(
 
 @pytest.mark.parametrize("backend", ["assistants", "responses"])
 def test_two_tool_calls_of_one_step_run_at_the_same_time(
-    app: DevhostProcess, model: RunningEmulator, backend: str
+    app: DevhostProcess, model: AdminClient, backend: str
 ) -> None:
     reply = start_run(app.url, {"question": "Please pause twice.", "backend": backend}, wait=60)
 
@@ -66,7 +66,7 @@ def test_two_tool_calls_of_one_step_run_at_the_same_time(
 
 
 def test_a_cancelled_run_ends_cancelled_and_leaves_nothing(
-    app: DevhostProcess, model: RunningEmulator
+    app: DevhostProcess, model: AdminClient
 ) -> None:
     model.configure(latency_ms=60_000)  # the model "thinks" until the run is cancelled
     reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"})
@@ -89,7 +89,7 @@ def test_a_cancelled_run_ends_cancelled_and_leaves_nothing(
 
 @pytest.mark.parametrize("backend", ["assistants", "responses"])
 def test_a_failing_run_reports_why_and_leaves_nothing(
-    app: DevhostProcess, model: RunningEmulator, backend: str
+    app: DevhostProcess, model: AdminClient, backend: str
 ) -> None:
     model.configure(outcomes=[{"outcome": "failed", "count": 1}])
 

@@ -11,11 +11,12 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 from pydantic import BaseModel
 
+from durable_assistant.tools.builtin import SEED_QUESTION
 from emulator.testing import RunningEmulator, running_emulator
 
 KEY = "emulator-key"
 API_VERSION = "2024-05-01-preview"
-QUESTION = "How many flights do we have between my cat Mike born date and Easter 2021?"
+QUESTION = SEED_QUESTION
 TWO_CATS = "When were my cats Mike and Tom born?"
 CAT_BORN = "2015-04-24"
 FLIGHTS = 2172  # days from 2015-04-24 to 2021-04-04

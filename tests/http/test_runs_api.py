@@ -26,12 +26,13 @@ from durable_assistant.model import (
     Usage,
 )
 from durable_assistant.run_loop import CANCEL_EVENT
+from durable_assistant.tools.builtin import SEED_QUESTION
 from tests.http.fake_durable import FakeDurableClient
 from tests.support.api_contract import check_answer, leaks
 from tests.support.function_index import index_app
 
 ORIGIN = "https://assistant.example.net"
-SEED = "How many flights do we have between my cat Mike born date and Easter 2021?"
+SEED = SEED_QUESTION
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from durable_assistant.model import (
     ToolResult,
     Usage,
 )
+from durable_assistant.tools.builtin import SEED_QUESTION
 from tests.orchestration.history import Episode, OrchestrationHost, OrchestratorEntry, Scheduled
 from tests.support.function_index import user_function
 
@@ -41,7 +42,7 @@ def orchestrator_entry() -> OrchestratorEntry:
 
 def make_plan(**overrides: Any) -> RunPlan:
     values: dict[str, Any] = {
-        "question": "How many flights do we have between my cat Mike born date and Easter 2021?",
+        "question": SEED_QUESTION,
         "backend": Backend.RESPONSES,
         "instructions": "Use the functions.",
         "tools": ["get_flights", "my_cat_born_date"],
