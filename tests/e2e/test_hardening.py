@@ -10,11 +10,11 @@ import pytest
 import requests
 
 from devhost.testing import DevhostProcess
-from emulator.testing import RunningEmulator
+from emulator.testing import AdminClient
 from tests.e2e.conftest import SEED_QUESTION, start_run, wait_until_done
 
 
-def all_gone(model: RunningEmulator, timeout: float = 10) -> bool:
+def all_gone(model: AdminClient, timeout: float = 10) -> bool:
     """Whether the emulator holds nothing, waiting a little for a teardown to finish."""
     deadline = time.monotonic() + timeout
     while any(model.live().values()):
@@ -45,7 +45,7 @@ def test_deeply_nested_json_is_a_400_on_start(app: DevhostProcess, body: bytes) 
     assert reply.json()["fields"] == ["body"]
 
 
-def test_deeply_nested_json_is_a_400_on_cancel(app: DevhostProcess, model: RunningEmulator) -> None:
+def test_deeply_nested_json_is_a_400_on_cancel(app: DevhostProcess, model: AdminClient) -> None:
     model.configure(latency_ms=60_000)
     instance_id = start_run(app.url, {"question": SEED_QUESTION}).json()["id"]
     body = b'{"reason": ' + b"[" * DEEP + b"]" * DEEP + b"}"
@@ -79,7 +79,7 @@ def test_wait_must_be_plain_ascii_digits(app: DevhostProcess, wait: str) -> None
 # -- teardown retries a delete that failed ------------------------------------------------
 
 
-def test_teardown_retries_a_delete_that_failed(app: DevhostProcess, model: RunningEmulator) -> None:
+def test_teardown_retries_a_delete_that_failed(app: DevhostProcess, model: AdminClient) -> None:
     # OPENAI_MAX_RETRIES is 1: the first teardown attempt sees two drops, the second one.
     route = "DELETE /assistants/{assistant_id}"
     model.configure(faults=[{"fault": "drop", "count": 3, "route": route}])
