@@ -24,7 +24,7 @@ from durable_assistant.objects import MemoryRecorder
 from durable_assistant.service import backend_for
 from durable_assistant.tools import default_registry
 from emulator.testing import RunningEmulator
-from tests.core.conftest import (
+from tests.support.backends import (
     DEPLOYMENT,
     EMULATOR_KEY,
     SEED_TOOLS,

@@ -10,7 +10,7 @@ import pytest
 from durable_assistant.backends.errors import DEFAULT_RETRY_AFTER_SECONDS
 from durable_assistant.model import Backend, RunHandle, RunStatus
 from emulator.testing import RunningEmulator
-from tests.core.conftest import Harness, emulator_settings, make_harness
+from tests.support.backends import Harness, emulator_settings, make_harness
 
 # The routes the emulator counts (and injects faults on), per backend.
 POLL_ROUTE = {

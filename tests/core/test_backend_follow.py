@@ -11,7 +11,7 @@ import pytest
 from durable_assistant.backends import Follow
 from durable_assistant.model import Backend, RunHandle, RunStatus, Step, SubmitInput
 from durable_assistant.objects import ObjectKind
-from tests.core.conftest import Harness
+from tests.support.backends import Harness
 
 FOLLOW = 10.0
 POLLS = {"GET /threads/{thread_id}/runs/{run_id}", "GET /responses/{response_id}"}

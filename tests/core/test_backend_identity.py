@@ -18,7 +18,7 @@ from durable_assistant.composition import AppServices, services, use_services
 from durable_assistant.model import Backend, RunStatus
 from durable_assistant.service import backend_for
 from emulator.testing import RunningEmulator, running_emulator
-from tests.core.conftest import (
+from tests.support.backends import (
     DEPLOYMENT,
     Harness,
     StubCredential,

@@ -8,7 +8,7 @@ from durable_assistant.backends.base import tags_for
 from durable_assistant.backends.listing import OpenAIAssistants
 from durable_assistant.model import Backend
 from emulator.testing import RunningEmulator
-from tests.core.conftest import DEPLOYMENT, emulator_settings, make_harness
+from tests.support.backends import DEPLOYMENT, emulator_settings, make_harness
 
 
 def test_every_assistant_is_listed_across_pages_with_its_tags(

@@ -12,7 +12,7 @@ from durable_assistant.backends import ModelRequestError
 from durable_assistant.model import Backend, RunStatus, Usage
 from durable_assistant.objects import ObjectKind
 from emulator.testing import RunningEmulator
-from tests.core.conftest import Harness, emulator_settings, make_harness
+from tests.support.backends import Harness, emulator_settings, make_harness
 
 EASTER_2021 = "2021-04-04"
 

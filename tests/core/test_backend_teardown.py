@@ -11,7 +11,7 @@ from durable_assistant.ledger import TableLedger
 from durable_assistant.model import Backend, RunHandle, RunStatus
 from durable_assistant.objects import CreatedObject, MemoryRecorder, ObjectKind
 from emulator.testing import RunningEmulator
-from tests.core.conftest import DEPLOYMENT, Harness, emulator_settings, make_harness
+from tests.support.backends import DEPLOYMENT, Harness, emulator_settings, make_harness
 
 
 def fail(harness: Harness, route: str) -> None:

@@ -14,7 +14,7 @@ from durable_assistant.clients import (
 )
 from durable_assistant.composition import AppServices, services
 from durable_assistant.objects import ObjectKind
-from tests.core.conftest import StubCredential
+from tests.support.backends import StubCredential
 
 
 def test_an_injected_credential_gives_bearer_tokens_for_cognitive_services(

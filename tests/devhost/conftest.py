@@ -10,19 +10,7 @@ from pathlib import Path
 import pytest
 
 from devhost.testing import DevhostProcess, running_devhost
-
-APPS = Path(__file__).parent / "apps"
-
-# Written at test time: local.settings.json files are git-ignored, like in any Functions app.
-LOCAL_SETTINGS = {
-    "IsEncrypted": False,
-    "Values": {
-        "PATTERNS_HUB": "PatternsHub",
-        "TICK_SCHEDULE": "*/1 * * * * *",
-        "FROM_LOCAL_SETTINGS": "local",
-        "OVERRIDDEN_SETTING": "local",
-    },
-}
+from tests.support.devhost_apps import APPS, LOCAL_SETTINGS
 
 
 @pytest.fixture(scope="session")

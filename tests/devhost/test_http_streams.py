@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from devhost.testing import PACKAGE_ROOT, DevhostProcess, running_devhost
-from tests.devhost.conftest import APPS
+from tests.support.devhost_apps import APPS
 
 
 @pytest.fixture(scope="module")

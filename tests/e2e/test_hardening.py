@@ -11,7 +11,7 @@ import requests
 
 from devhost.testing import DevhostProcess
 from emulator.testing import AdminClient
-from tests.e2e.conftest import SEED_QUESTION, start_run, wait_until_done
+from tests.support.app_http import SEED_QUESTION, start_run, wait_until_done
 
 
 def all_gone(model: AdminClient, timeout: float = 10) -> bool:

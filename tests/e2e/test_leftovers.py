@@ -14,7 +14,7 @@ import requests
 
 from devhost.testing import running_devhost
 from emulator.testing import AdminClient
-from tests.e2e.conftest import (
+from tests.support.app_http import (
     REPO_ROOT,
     SEED_QUESTION,
     start_run,

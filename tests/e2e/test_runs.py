@@ -14,7 +14,7 @@ from dateutil.relativedelta import relativedelta
 
 from devhost.testing import DevhostProcess
 from emulator.testing import AdminClient
-from tests.e2e.conftest import (
+from tests.support.app_http import (
     SEED_QUESTION,
     cancel_run,
     run_status,

@@ -2,72 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from datetime import date
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from openai import AzureOpenAI, OpenAI
-from pydantic import BaseModel
 
-from durable_assistant.tools.builtin import SEED_QUESTION
 from emulator.testing import RunningEmulator, running_emulator
-
-KEY = "emulator-key"
-API_VERSION = "2024-05-01-preview"
-QUESTION = SEED_QUESTION
-TWO_CATS = "When were my cats Mike and Tom born?"
-CAT_BORN = "2015-04-24"
-FLIGHTS = 2172  # days from 2015-04-24 to 2021-04-04
-POLL_MS = 5
-
-FUNCTIONS: list[dict[str, Any]] = [
-    {
-        "name": "my_cat_born_date",
-        "description": "The birth date of a cat.",
-        "parameters": {
-            "type": "object",
-            "properties": {"cat_name": {"type": "string"}},
-            "required": ["cat_name"],
-        },
-    },
-    {
-        "name": "get_flights",
-        "description": "The number of flights between two dates.",
-        "parameters": {
-            "type": "object",
-            "properties": {"date_1": {"type": "string"}, "date_2": {"type": "string"}},
-            "required": ["date_1", "date_2"],
-        },
-    },
-]
-ASSISTANT_TOOLS: list[Any] = [{"type": "function", "function": f} for f in FUNCTIONS]
-RESPONSE_TOOLS: list[Any] = [{"type": "function", **f} for f in FUNCTIONS]
-
-
-def my_cat_born_date(cat_name: str) -> dict[str, str]:
-    """The seed's tool, with a fixed date so the answer is known."""
-    return {"cat_born_date": CAT_BORN if cat_name == "Mike" else "2019-01-01"}
-
-
-def get_flights(date_1: str, date_2: str) -> dict[str, int]:
-    """The seed's other tool: the days between the two dates."""
-    return {"flights": abs((date.fromisoformat(date_2) - date.fromisoformat(date_1)).days)}
-
-
-def run_tool(name: str, arguments: str) -> str:
-    """Run one requested call and give its output as the model expects it (JSON text)."""
-    tools: dict[str, Callable[..., dict[str, Any]]] = {
-        "my_cat_born_date": my_cat_born_date,
-        "get_flights": get_flights,
-    }
-    return json.dumps(tools[name](**json.loads(arguments)))
-
-
-def strict(model: type[BaseModel], body: Any) -> None:
-    """Fail unless `body` validates strictly against the SDK's own type."""
-    model.model_validate(body, strict=True)
+from tests.support.emulator_sdk import (
+    API_VERSION,
+    KEY,
+    POLL_MS,
+)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from openai.types.beta import Assistant, AssistantDeleted, Thread, ThreadDeleted
 from openai.types.beta.threads import Message, MessageDeleted
 
 from emulator.testing import RunningEmulator
-from tests.emulator.conftest import ASSISTANT_TOOLS, strict
+from tests.support.emulator_sdk import ASSISTANT_TOOLS, strict
 
 
 def test_assistant_create_retrieve_update_delete(azure: AzureOpenAI) -> None:

@@ -7,7 +7,7 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from emulator.testing import RunningEmulator, running_emulator
-from tests.emulator.conftest import API_VERSION, KEY
+from tests.support.emulator_sdk import API_VERSION, KEY
 
 TOKEN = "token-from-the-identity"
 

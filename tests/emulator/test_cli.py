@@ -10,7 +10,7 @@ from pathlib import Path
 from openai import AzureOpenAI
 
 from emulator.testing import emulator_process
-from tests.emulator.conftest import API_VERSION, QUESTION
+from tests.support.emulator_sdk import API_VERSION, QUESTION
 
 ROOT = Path(__file__).resolve().parents[2]
 

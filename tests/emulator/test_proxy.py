@@ -11,7 +11,7 @@ from openai.types.chat import ChatCompletion
 
 from emulator.proxy import ProxySettings
 from emulator.testing import RunningEmulator, running_emulator
-from tests.emulator.conftest import (
+from tests.support.emulator_sdk import (
     API_VERSION,
     ASSISTANT_TOOLS,
     FLIGHTS,

@@ -12,7 +12,7 @@ from openai.types.conversations import Conversation, ConversationDeletedResource
 from openai.types.responses import Response
 
 from emulator.testing import RunningEmulator
-from tests.emulator.conftest import (
+from tests.support.emulator_sdk import (
     API_VERSION,
     FLIGHTS,
     KEY,

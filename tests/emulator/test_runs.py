@@ -13,7 +13,7 @@ from openai.types.beta.threads import Run
 from openai.types.beta.threads.runs import RunStep
 
 from emulator.testing import RunningEmulator
-from tests.emulator.conftest import (
+from tests.support.emulator_sdk import (
     ASSISTANT_TOOLS,
     FLIGHTS,
     QUESTION,

@@ -12,7 +12,7 @@ from openai import AzureOpenAI, OpenAI
 from emulator.model import Episode
 from emulator.script import DEFAULT_SCRIPT, ScriptBook, ScriptError, TemplateError, render
 from emulator.testing import running_emulator
-from tests.emulator.conftest import API_VERSION, ASSISTANT_TOOLS, QUESTION, RESPONSE_TOOLS
+from tests.support.emulator_sdk import API_VERSION, ASSISTANT_TOOLS, QUESTION, RESPONSE_TOOLS
 
 
 def test_render_fills_placeholders_and_keeps_whole_values_typed() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from openai import AzureOpenAI, OpenAI
 
 from emulator.testing import RunningEmulator
-from tests.emulator.conftest import (
+from tests.support.emulator_sdk import (
     ASSISTANT_TOOLS,
     CAT_BORN,
     FLIGHTS,

@@ -13,7 +13,7 @@ from openai import OpenAI
 from openai.types.responses import Response, ResponseStreamEvent
 
 from emulator.testing import RunningEmulator
-from tests.emulator.conftest import FLIGHTS, QUESTION, RESPONSE_TOOLS, run_tool
+from tests.support.emulator_sdk import FLIGHTS, QUESTION, RESPONSE_TOOLS, run_tool
 
 
 def _outputs(response: Response) -> list[Any]:

@@ -15,7 +15,7 @@ from openai.types.beta.threads import Run
 from pydantic import TypeAdapter
 
 from emulator.testing import RunningEmulator
-from tests.emulator.conftest import ASSISTANT_TOOLS, FLIGHTS, QUESTION, run_tool
+from tests.support.emulator_sdk import ASSISTANT_TOOLS, FLIGHTS, QUESTION, run_tool
 
 
 def _setup(azure: AzureOpenAI, question: str = QUESTION) -> tuple[str, str]:

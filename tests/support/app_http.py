@@ -1,0 +1,78 @@
+"""The end-to-end tests' helpers: the app's HTTP API called over real HTTP,
+each answer held to the public contract, and waits on a run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from localrun.stack import SEED_QUESTION
+from tests.support.api_contract import check_answer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO_ROOT / "tests" / "e2e" / "scripts"
+
+
+__all__ = ["SEED_QUESTION"]  # the e2e tests ask it
+
+
+E2E_SETTINGS = {
+    "OPENAI_MAX_RETRIES": "1",
+    "TASKHUB_NAME": "e2e",
+    "POLL_INITIAL_MS": "50",
+    "POLL_MAX_MS": "200",
+    "TOOL_MODULES": "tests.e2e.slow_tools",
+}
+
+
+"""What the end-to-end runs change in the local stack's settings: fast polling, the
+slow tools, one SDK retry."""
+
+
+def checked(reply: requests.Response) -> requests.Response:
+    """An answer of the app, held to the public contract (`check_answer`)."""
+    request = reply.request
+    assert request.method is not None and request.url is not None
+    check_answer(request.method, request.url, reply.status_code, reply.headers, reply.content)
+    return reply
+
+
+def start_run(base_url: str, body: dict[str, Any], wait: int = 0) -> requests.Response:
+    return checked(
+        requests.post(f"{base_url}/api/runs", params={"wait": wait}, json=body, timeout=wait + 30)
+    )
+
+
+def cancel_run(base_url: str, instance_id: str, body: Any = None) -> requests.Response:
+    return checked(
+        requests.post(f"{base_url}/api/runs/{instance_id}/cancel", json=body, timeout=10)
+    )
+
+
+def run_status(base_url: str, instance_id: str) -> dict[str, Any]:
+    reply = checked(requests.get(f"{base_url}/api/runs/{instance_id}", timeout=10))
+    reply.raise_for_status()
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def wait_until_done(base_url: str, instance_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = run_status(base_url, instance_id)
+        if status["done"]:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"run {instance_id} not done after {timeout}s: {status}")
+
+
+def wait_for_phase(base_url: str, instance_id: str, phase: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if run_status(base_url, instance_id).get("phase") == phase:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"run {instance_id} never reached phase {phase}")
