@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from devhost.versioning import Versioning
 
 _SETTING = re.compile(r"%([^%]+)%")
 
@@ -55,6 +57,7 @@ class HostConfig:
     hub_name: str = DEFAULT_HUB_NAME
     max_concurrent_activities: int = 10
     max_concurrent_orchestrations: int = 10
+    versioning: Versioning = field(default_factory=Versioning)
 
     @classmethod
     def load(cls, app_dir: Path) -> HostConfig:
@@ -76,4 +79,5 @@ class HostConfig:
             max_concurrent_orchestrations=int(
                 durable.get("maxConcurrentOrchestratorFunctions") or 10
             ),
+            versioning=Versioning.from_host_json(durable),
         )

@@ -48,6 +48,7 @@ class Engine:
         self.store = store
         self.index = index
         self.invoker = invoker
+        self.config = config
         self._orchestration_pool = ThreadPoolExecutor(
             max_workers=config.max_concurrent_orchestrations, thread_name_prefix="orchestrator"
         )
@@ -55,9 +56,12 @@ class Engine:
             max_workers=config.max_concurrent_activities, thread_name_prefix="activity"
         )
         self._activity_slots = asyncio.Semaphore(config.max_concurrent_activities)
-        self._runner = EpisodeRunner(index, self._call_orchestrator)
+        self._runner = EpisodeRunner(index, self._call_orchestrator, config.versioning)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._busy: set[str] = set()
+        # Instances whose version this worker may not run (versionFailureStrategy Reject):
+        # their work stays stored for a worker with a fitting defaultVersion (a restart).
+        self._rejected: set[str] = set()
         self._running_work: set[int] = set()
         self._wake_orchestrations = asyncio.Event()
         self._wake_activities = asyncio.Event()
@@ -98,8 +102,11 @@ class Engine:
 
     # starting ------------------------------------------------------------------------
 
-    def new_instance(self, name: str, instance_id: str, raw_input: str | None) -> Instance:
-        """Create an instance (Pending) with its ExecutionStarted message."""
+    def new_instance(
+        self, name: str, instance_id: str, raw_input: str | None, version: str | None = None
+    ) -> Instance:
+        """Create an instance (Pending) with its ExecutionStarted message; it gets
+        `version`, else host.json's `defaultVersion`, for life."""
         now = utcnow()
         instance = Instance(
             instance_id=instance_id,
@@ -110,7 +117,8 @@ class Engine:
             created_time=now.timestamp(),
             last_updated_time=now.timestamp(),
         )
-        start = NewMessage(instance_id, None, execution_started(instance, now))
+        version = self.config.versioning.for_new_instance(version)
+        start = NewMessage(instance_id, None, execution_started(instance, now, version))
         self.store.create(instance, start)
         self.wake()
         return instance
@@ -121,7 +129,8 @@ class Engine:
         while True:
             self._wake_orchestrations.clear()
             now = time.time()
-            for instance_id in self.store.ready_instances(now, exclude=self._busy):
+            busy = self._busy | self._rejected
+            for instance_id in self.store.ready_instances(now, exclude=busy):
                 self._busy.add(instance_id)
                 self._spawn(self._episode(instance_id))
             next_at = self.store.next_visible_at(now)
@@ -152,11 +161,24 @@ class Engine:
             return
         history = self.store.history(instance_id)
         commit, outcome = self._runner.run(instance, history, messages, now)
+        if outcome.rejected:
+            self._rejected.add(instance_id)
+            LOGGER.warning(
+                "instance %s (version %r) left for another worker: versionMatchStrategy %s "
+                "with defaultVersion %r rejects it",
+                instance_id,
+                outcome.version,
+                self.config.versioning.match.value,
+                self.config.versioning.default_version,
+            )
+            return
         if not self.store.commit(commit):
             LOGGER.warning(
                 "episode of %s dropped: the instance was replaced meanwhile", instance_id
             )
             return
+        if not outcome.ran and not outcome.ok:
+            LOGGER.warning("instance %s failed: %s", instance_id, outcome.detail)
         if outcome.ran:
             logs.executed(
                 instance.name,

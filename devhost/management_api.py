@@ -122,7 +122,9 @@ class ManagementApi:
                     400,
                     f"An Orchestration instance with the status {existing.status} already exists.",
                 )
-            self.engine.new_instance(function.durable_name, instance_id, raw)
+            self.engine.new_instance(
+                function.durable_name, instance_id, raw, request.query_params.get("version")
+            )
         timeout = request.query_params.get("timeout")
         if timeout is not None:
             return await self._wait(

@@ -34,6 +34,7 @@ from devhost.history import (
 )
 from devhost.indexer import AppIndex, IndexedFunction, TriggerKind
 from devhost.store import ChildStart, Commit, Instance, Message, NewMessage
+from devhost.versioning import MISMATCH_MESSAGE, MISMATCH_TYPE, FailureStrategy, Versioning
 
 LOGGER = logging.getLogger("devhost.orchestrations")
 
@@ -98,6 +99,9 @@ class Outcome:
     ran: bool = False
     ok: bool = True
     detail: str = ""
+    # Not run: the version check rejected the instance (nothing to commit).
+    rejected: bool = False
+    version: str | None = None
 
 
 @dataclass
@@ -110,6 +114,7 @@ class _Episode:
     messages: list[NewMessage] = field(default_factory=list)
     work: list[tuple[int, str, str | None]] = field(default_factory=list)
     creates: list[ChildStart] = field(default_factory=list)
+    version: str | None = None
 
     @property
     def state(self) -> dict[str, Any]:
@@ -133,9 +138,12 @@ class _Episode:
 class EpisodeRunner:
     """Runs episodes for the app's orchestrators; pure apart from calling user code."""
 
-    def __init__(self, index: AppIndex, call: OrchestratorCall) -> None:
+    def __init__(
+        self, index: AppIndex, call: OrchestratorCall, versioning: Versioning | None = None
+    ) -> None:
         self._index = index
         self._call = call
+        self._versioning = versioning or Versioning()
 
     # public --------------------------------------------------------------------------
 
@@ -160,6 +168,11 @@ class EpisodeRunner:
             or (start is None and not new_events)
         ):
             return commit, Outcome()
+        version = ep.version = _version(start, history)
+        if not self._versioning.accepts(version):
+            if self._versioning.failure is not FailureStrategy.FAIL:
+                return commit, Outcome(rejected=True, version=version)
+            return self._fail_version(ep, start, commit, version)
         ep.events.append(event(EventType.ORCHESTRATOR_STARTED, now))
         if start is not None:
             ep.events.append(start)
@@ -199,6 +212,41 @@ class EpisodeRunner:
         commit.work = ep.work
         commit.creates = ep.creates
         return commit, outcome
+
+    def _fail_version(
+        self, ep: _Episode, start: Event | None, commit: Commit, version: str | None
+    ) -> tuple[Commit, Outcome]:
+        """versionFailureStrategy Fail: DurableTask.Core completes the instance as Failed
+        with failure details and no result, without calling the orchestrator."""
+        ep.events.append(event(EventType.ORCHESTRATOR_STARTED, ep.now))
+        if start is not None:
+            ep.events.append(start)
+        instance = ep.instance
+        instance.status = "Failed"
+        instance.output = None
+        ep.events.append(
+            event(
+                EventType.EXECUTION_COMPLETED,
+                ep.now,
+                OrchestrationStatus=STATUS_FAILED,
+                Result=None,
+                FailureDetails={
+                    "ErrorType": MISMATCH_TYPE,
+                    "ErrorMessage": MISMATCH_MESSAGE,
+                    "StackTrace": None,
+                    "InnerFailure": None,
+                    "IsNonRetriable": True,
+                },
+            )
+        )
+        ep.events.append(event(EventType.ORCHESTRATOR_COMPLETED, ep.now))
+        commit.cancel_work = True
+        self._notify_parent(ep, completed=False, result=None, details=None)
+        instance.last_updated_time = ep.now.timestamp()
+        commit.history = ep.events
+        commit.messages = ep.messages
+        detail = f"{MISMATCH_TYPE}: version {version!r}"
+        return commit, Outcome(ran=False, ok=False, detail=detail, version=version)
 
     def _invoke(self, instance: Instance, history: list[Event]) -> OrchestratorResult:
         """Call the orchestrator with the whole history; failures become the result."""
@@ -425,13 +473,14 @@ class EpisodeRunner:
             ep.work.append((task_id, name, data))
             return
         child_id = action.get("instanceId") or uuid.uuid4().hex
+        child_version = self._versioning.for_new_instance(action.get("version"))
         ep.events.append(
             event(
                 EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
                 ep.now,
                 task_id,
                 Name=name,
-                Version=action.get("version") or "",
+                Version=child_version,
                 InstanceId=child_id,
                 Input=data,
             )
@@ -463,7 +512,7 @@ class EpisodeRunner:
             )
             return NewMessage(parent_id, parent_execution, failed)
 
-        start = NewMessage(child_id, None, execution_started(child, ep.now))
+        start = NewMessage(child_id, None, execution_started(child, ep.now, child_version))
         ep.creates.append(ChildStart(child, start, refuse))
 
     # completion ----------------------------------------------------------------------
@@ -491,7 +540,8 @@ class EpisodeRunner:
             commit.cancel_work = True
             ep.messages = [m for m in ep.messages if m.instance_id != instance.instance_id]
             ep.work.clear()
-            ep.to_self(execution_started(instance, ep.now))
+            # The new execution keeps the instance's version (DurableTask.Core).
+            ep.to_self(execution_started(instance, ep.now, ep.version))
             return Outcome(ran=True, detail="continued as new")
         output = json.dumps(result.output)
         instance.status = "Completed"
@@ -527,7 +577,9 @@ class EpisodeRunner:
         self._notify_parent(ep, completed=False, result=message, details=details)
 
     @staticmethod
-    def _notify_parent(ep: _Episode, *, completed: bool, result: str, details: str = "") -> None:
+    def _notify_parent(
+        ep: _Episode, *, completed: bool, result: str | None, details: str | None = ""
+    ) -> None:
         instance = ep.instance
         if instance.parent_instance_id is None or instance.parent_task_id is None:
             return
@@ -571,8 +623,19 @@ def _continues(result: OrchestratorResult) -> bool:
     return any(a["actionType"] == ActionType.CONTINUE_AS_NEW for a in result.id_actions())
 
 
-def execution_started(instance: Instance, now: datetime) -> Event:
-    """The ExecutionStarted event that opens an execution of the instance."""
+def _version(start: Event | None, history: list[Event]) -> str | None:
+    """The version the instance got at creation (its ExecutionStarted's)."""
+    if start is not None:
+        return start.get("Version")
+    for item in history:
+        if item["EventType"] == EventType.EXECUTION_STARTED:
+            return item.get("Version")
+    return None
+
+
+def execution_started(instance: Instance, now: datetime, version: str | None) -> Event:
+    """The ExecutionStarted event that opens an execution of the instance; `Version` is
+    what the orchestrator reads as `context.version` (None for an unversioned one)."""
     parent = None
     if instance.parent_instance_id is not None:
         parent = {
@@ -592,7 +655,7 @@ def execution_started(instance: Instance, now: datetime) -> Event:
         },
         ParentInstance=parent,
         Name=instance.name,
-        Version="",
+        Version=version,
         Input=instance.input,
         Tags=None,
         ScheduledStartTime=None,

@@ -141,12 +141,22 @@ class DevhostProcess:
         """Base URL of the durable management API."""
         return f"{self.url}/runtime/webhooks/durabletask"
 
-    def start(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
+    def start(
+        self,
+        name: str,
+        input: Any = None,
+        instance_id: str | None = None,
+        version: str | None = None,
+    ) -> str:
         """Start an orchestration (input double-encoded, as the SDK's client sends it)."""
         path = f"{self.webhook}/orchestrators/{name}" + (f"/{instance_id}" if instance_id else "")
         body = None if input is None else json.dumps(json.dumps(input))
         response = self.session.post(
-            path, data=body, headers={"Content-Type": "application/json"}, timeout=10
+            path,
+            data=body,
+            params={"version": version} if version is not None else None,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
         )
         response.raise_for_status()
         return str(response.json()["id"])

@@ -52,7 +52,7 @@ def test_trigger_input_and_scheduling(index: AppIndex) -> None:
     runner = EpisodeRunner(index, call)
     instance = new_instance("fan_out", {"activity": "nap", "seconds": 1, "n": 3})
     now = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
-    start = Message(1, "i-1", None, 0.0, execution_started(instance, now))
+    start = Message(1, "i-1", None, 0.0, execution_started(instance, now, None))
     commit, outcome = runner.run(instance, [], [start], now)
 
     payload = seen[0]
@@ -99,7 +99,7 @@ def test_action_of_another_type_is_nondeterminism(index: AppIndex) -> None:
     runner = EpisodeRunner(index, lambda function, payload: str(function.func(context=payload)))
     instance = Instance("i-2", "timer", "e-2", "Pending", json.dumps(json.dumps(5)), 0.0, 0.0)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    start = Message(1, "i-2", None, 0.0, execution_started(instance, now))
+    start = Message(1, "i-2", None, 0.0, execution_started(instance, now, None))
     first, _ = runner.run(instance, [], [start], now)
     timers = [e for e in first.history if e["EventType"] == EventType.TIMER_CREATED]
     assert [e["EventId"] for e in timers] == [0]
@@ -125,7 +125,7 @@ def start_episode(index: AppIndex, name: str, raw_input: Any) -> tuple[Instance,
     runner = EpisodeRunner(index, lambda function, payload: str(function.func(context=payload)))
     instance = new_instance(name, raw_input)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    start = Message(1, instance.instance_id, None, 0.0, execution_started(instance, now))
+    start = Message(1, instance.instance_id, None, 0.0, execution_started(instance, now, None))
     commit, outcome = runner.run(instance, [], [start], now)
     return instance, commit, outcome
 
@@ -178,13 +178,15 @@ def test_commit_of_a_replaced_execution_writes_nothing(tmp_path: Path) -> None:
     try:
         old = new_instance("chain", ["a"])
         store.create(
-            old, NewMessage(old.instance_id, None, execution_started(old, datetime.now(UTC)))
+            old, NewMessage(old.instance_id, None, execution_started(old, datetime.now(UTC), None))
         )
         restarted = new_instance("chain", ["b"])
         restarted.execution_id = "e-2"
         store.create(
             restarted,
-            NewMessage(old.instance_id, None, execution_started(restarted, datetime.now(UTC))),
+            NewMessage(
+                old.instance_id, None, execution_started(restarted, datetime.now(UTC), None)
+            ),
         )
         old.status = "Completed"
         stale = Commit(instance=old, history=[{"EventType": 0}], execution_id="e-1")
