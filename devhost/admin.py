@@ -1,4 +1,6 @@
-"""The host's admin endpoint: `POST /admin/functions/<name>` runs a non-HTTP function now."""
+"""Admin endpoints: `POST /admin/functions/<name>` runs a non-HTTP function now (as the
+host's does); `GET /admin/instances/<id>/history` shows an instance's stored history
+exactly as the orchestrator receives it (DurableTask events, ids and all)."""
 
 from __future__ import annotations
 
@@ -13,21 +15,35 @@ from starlette.routing import Route
 
 from devhost.indexer import AppIndex, TriggerKind
 from devhost.invoker import Invoker
+from devhost.store import Store
 from devhost.timer_triggers import TimerTriggers, run_logged, timer_request_json
 
 
 class AdminApi:
     """Accepts the request (202) and runs the function in the background."""
 
-    def __init__(self, index: AppIndex, invoker: Invoker, timers: TimerTriggers) -> None:
+    def __init__(
+        self, index: AppIndex, invoker: Invoker, timers: TimerTriggers, store: Store
+    ) -> None:
         self._index = index
+        self._store = store
         self._invoker = invoker
         self._timers = timers
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def routes(self) -> list[Route]:
-        """The admin route."""
-        return [Route("/admin/functions/{name}", self.run, methods=["POST"])]
+        """The admin routes."""
+        return [
+            Route("/admin/functions/{name}", self.run, methods=["POST"]),
+            Route("/admin/instances/{instance_id}/history", self.history, methods=["GET"]),
+        ]
+
+    async def history(self, request: Request) -> Response:
+        """The stored history of the instance's current execution (404 when unknown)."""
+        instance_id = request.path_params["instance_id"]
+        if self._store.get(instance_id) is None:
+            return Response(status_code=404)
+        return JSONResponse(self._store.history(instance_id))
 
     async def run(self, request: Request) -> Response:
         """Run the named function with `{"input": ...}` from the body."""

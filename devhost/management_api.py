@@ -171,9 +171,10 @@ class ManagementApi:
             "createdTime": iso_seconds_from(instance.created_time),
             "lastUpdatedTime": iso_seconds_from(instance.last_updated_time),
         }
-        if show_history:
-            status["historyEvents"] = readable_history(
-                self.store.history(instance.instance_id), show_output
+        history = self.store.history(instance.instance_id) if show_history else []
+        if show_history and instance.status != "Pending" and history:
+            status["historyEvents"] = history_events(
+                history, show_input=show_input, show_output=show_output
             )
         return status
 
@@ -313,40 +314,86 @@ def iso_seconds_from(epoch: float) -> str:
     return iso_seconds(datetime.fromtimestamp(epoch, UTC))
 
 
-def readable_history(history: list[dict[str, Any]], show_output: bool) -> list[dict[str, Any]]:
-    """History as the status API shows it: named event types, no episode markers."""
-    scheduled = {
-        e["EventId"]: e
-        for e in history
-        if e["EventType"]
-        in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED)
-    }
-    shown = []
+# Completions whose scheduling event the extension folds into them.
+_COMPLETIONS = {
+    EventType.TASK_COMPLETED: EventType.TASK_SCHEDULED,
+    EventType.TASK_FAILED: EventType.TASK_SCHEDULED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+}
+_WITH_RESULT = (
+    EventType.TASK_COMPLETED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+    EventType.EXECUTION_COMPLETED,
+)
+
+
+def _event_type_name(kind: EventType) -> str:
+    """DurableTask.Core's `EventType` name (`TaskScheduled`, `ExecutionStarted`, ...)."""
+    return "".join(part.title() for part in kind.name.split("_"))
+
+
+def _json_token(text: Any) -> Any:
+    """The extension's ParseToJToken: JSON when it parses, else the text itself."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _trimmed(
+    kind: EventType, entry: dict[str, Any], *, show_input: bool, show_output: bool
+) -> dict[str, Any]:
+    """One history event with the fields the extension renames, drops or parses."""
+    if kind is EventType.EXECUTION_STARTED:
+        entry["FunctionName"] = entry.pop("Name", None)
+        for key in ("OrchestrationInstance", "ParentInstance", "Tags"):
+            entry.pop(key, None)
+    elif kind is EventType.EXECUTION_COMPLETED:
+        status = entry.get("OrchestrationStatus")
+        if isinstance(status, int):
+            entry["OrchestrationStatus"] = ORCHESTRATION_STATUS.get(status, str(status))
+    if kind in _WITH_RESULT:
+        if show_output:
+            entry["Result"] = _json_token(entry.get("Result"))
+        else:
+            entry.pop("Result", None)
+    if not show_input:
+        entry.pop("Input", None)
+    for key in ("EventId", "IsPlayed", "TaskScheduledId", "TimerId", "Version"):
+        entry.pop(key, None)
+    return entry
+
+
+def history_events(
+    history: list[dict[str, Any]], *, show_input: bool, show_output: bool
+) -> list[dict[str, Any]]:
+    """`historyEvents` as the extension's status API builds them from DurableTask's
+    history: event types by name; episode markers dropped; a completion carries its
+    scheduling event's `FunctionName`, `ScheduledTime` (and `Input`) and replaces it;
+    `ExecutionStarted` shows `FunctionName`; `Result` only with `showHistoryOutput`
+    (parsed as JSON), `Input` only with `showInput`; no `EventId`, `IsPlayed`,
+    `TaskScheduledId`, `TimerId`, `Version`, instance or tag fields."""
+    shown: list[dict[str, Any] | None] = []
+    scheduled: dict[tuple[EventType, int], int] = {}
     for item in history:
         kind = EventType(item["EventType"])
+        entry = {**item, "EventType": _event_type_name(kind)}
         if kind in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
+            shown.append(None)
             continue
-        entry: dict[str, Any] = {
-            "EventType": "".join(p.title() for p in kind.name.split("_")),
-            "EventId": item["EventId"],
-            "Timestamp": item["Timestamp"],
-        }
-        origin = scheduled.get(item.get("TaskScheduledId"))
-        name = item.get("Name") or (origin or {}).get("Name")
-        if name:
-            entry["FunctionName"] = name
-        if origin is not None:
-            entry["ScheduledTime"] = origin["Timestamp"]
-        for key in ("FireAt", "TimerId", "Reason", "Details", "InstanceId"):
-            if item.get(key) is not None:
-                entry[key] = item[key]
-        if item.get("OrchestrationStatus") is not None:
-            entry["OrchestrationStatus"] = ORCHESTRATION_STATUS.get(
-                int(item["OrchestrationStatus"]), str(item["OrchestrationStatus"])
-            )
-        if show_output:
-            for key in ("Input", "Result"):
-                if item.get(key) is not None:
-                    entry[key] = item[key]
-        shown.append(entry)
-    return shown
+        if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
+            scheduled[(kind, int(item["EventId"]))] = len(shown)
+        elif kind in _COMPLETIONS:
+            at = scheduled.get((_COMPLETIONS[kind], int(item.get("TaskScheduledId", -1))))
+            if at is not None:
+                origin = history[at]
+                entry["ScheduledTime"] = origin["Timestamp"]
+                entry["FunctionName"] = origin.get("Name")
+                if show_input:
+                    entry["Input"] = origin.get("Input")
+                shown[at] = None
+        shown.append(_trimmed(kind, entry, show_input=show_input, show_output=show_output))
+    return [entry for entry in shown if entry is not None]

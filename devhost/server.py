@@ -51,7 +51,7 @@ class DevHost:
         )
         self.timers = TimerTriggers(self.index, self.invoker)
         self.management = ManagementApi(self.engine, self.config.hub_name)
-        self.admin = AdminApi(self.index, self.invoker, self.timers)
+        self.admin = AdminApi(self.index, self.invoker, self.timers, self.store)
         routes = [
             *self.management.routes(),
             *self.admin.routes(),

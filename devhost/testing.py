@@ -173,6 +173,13 @@ class DevhostProcess:
         result: dict[str, Any] = response.json()
         return result
 
+    def raw_history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The stored DurableTask history (`GET /admin/instances/<id>/history`)."""
+        response = self.session.get(f"{self.url}/admin/instances/{instance_id}/history", timeout=10)
+        response.raise_for_status()
+        events: list[dict[str, Any]] = response.json()
+        return events
+
     def wait(
         self, instance_id: str, timeout: float = 30.0, interval: float = 0.05
     ) -> dict[str, Any]:

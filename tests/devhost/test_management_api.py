@@ -63,7 +63,39 @@ def test_get_status_with_history_via_sdk(host: DevhostProcess) -> None:
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == ["Hello Mo"]
     kinds = [e["EventType"] for e in status["history"]]
-    assert kinds == ["ExecutionStarted", "TaskScheduled", "TaskCompleted", "ExecutionCompleted"]
+    # The extension folds each TaskScheduled into its completion.
+    assert kinds == ["ExecutionStarted", "TaskCompleted", "ExecutionCompleted"]
+
+
+def test_history_events_have_the_extension_shape(host: DevhostProcess) -> None:
+    instance_id = host.start("chain", ["Ann", "Bo"])
+    host.wait(instance_id)
+    url = f"{host.webhook}/instances/{instance_id}"
+    full = requests.get(
+        url, params={"showHistory": "true", "showHistoryOutput": "true"}, timeout=10
+    ).json()["historyEvents"]
+    started, first, second, completed = full
+    assert started["EventType"] == "ExecutionStarted"
+    assert started["FunctionName"] == "chain"
+    assert json.loads(json.loads(started["Input"])) == ["Ann", "Bo"]  # the client encodes twice
+    for gone in ("Name", "OrchestrationInstance", "ParentInstance", "Version", "Tags"):
+        assert gone not in started
+    assert [first["EventType"], second["EventType"]] == ["TaskCompleted"] * 2
+    assert [first["FunctionName"], second["FunctionName"]] == ["hello", "hello"]
+    assert [first["Result"], second["Result"]] == ["Hello Ann", "Hello Bo"]  # parsed JSON
+    assert "Ann" in first["Input"]  # the scheduling event's input
+    assert first["ScheduledTime"] <= first["Timestamp"]
+    assert completed["EventType"] == "ExecutionCompleted"
+    assert completed["OrchestrationStatus"] == "Completed"
+    assert completed["Result"] == ["Hello Ann", "Hello Bo"]
+    for event in full:
+        assert {"EventId", "IsPlayed", "TaskScheduledId"}.isdisjoint(event)
+
+    plain = requests.get(
+        url, params={"showHistory": "true", "showInput": "false"}, timeout=10
+    ).json()["historyEvents"]
+    assert [e["EventType"] for e in plain] == [e["EventType"] for e in full]
+    assert all("Result" not in e and "Input" not in e for e in plain)
 
 
 def test_get_status_unknown_instance(host: DevhostProcess) -> None:

@@ -6,7 +6,13 @@ import time
 
 import requests
 
+from devhost.history import EventType
 from devhost.testing import DevhostProcess
+
+
+def raw_kinds(events: list[dict[str, object]]) -> list[tuple[str, object]]:
+    """(event type name, EventId) of stored DurableTask events."""
+    return [(EventType(int(str(e["EventType"]))).name, e["EventId"]) for e in events]
 
 
 def test_chaining(host: DevhostProcess) -> None:
@@ -77,10 +83,10 @@ def test_continue_as_new(host: DevhostProcess) -> None:
     status = host.wait(instance_id)
     assert status["output"] == {"final": 3, "instance": instance_id}
     assert status["input"] == "3"
-    history = host.status(instance_id, history=True)["historyEvents"]  # type: ignore[index]
+    history = raw_kinds(host.raw_history(instance_id))
     # Only the last execution's history is kept.
-    assert history[0]["EventType"] == "ExecutionStarted"
-    assert sum(e["EventType"] == "TaskScheduled" for e in history) == 1
+    assert history[1][0] == "EXECUTION_STARTED"
+    assert sum(kind == "TASK_SCHEDULED" for kind, _ in history) == 1
 
 
 def test_sub_orchestrations(host: DevhostProcess) -> None:
@@ -103,19 +109,15 @@ def test_retry_until_success_and_id_sequence(host: DevhostProcess) -> None:
     status = host.wait(instance_id)
     assert status["output"] == {"result": "ok after 3", "after": "Hello after"}
     assert time.monotonic() - started >= 0.2  # two retry intervals
-    history = host.status(instance_id, history=True)["historyEvents"]  # type: ignore[index]
-    sequence = [
-        (e["EventType"], e["EventId"])
-        for e in history
-        if e["EventType"] in ("TaskScheduled", "TimerCreated")
-    ]
+    history = raw_kinds(host.raw_history(instance_id))
+    sequence = [(kind, i) for kind, i in history if kind in ("TASK_SCHEDULED", "TIMER_CREATED")]
     assert sequence == [
-        ("TaskScheduled", 0),
-        ("TimerCreated", 1),
-        ("TaskScheduled", 2),
-        ("TimerCreated", 3),
-        ("TaskScheduled", 4),
-        ("TaskScheduled", 5),
+        ("TASK_SCHEDULED", 0),
+        ("TIMER_CREATED", 1),
+        ("TASK_SCHEDULED", 2),
+        ("TIMER_CREATED", 3),
+        ("TASK_SCHEDULED", 4),
+        ("TASK_SCHEDULED", 5),
     ]
 
 
@@ -202,23 +204,22 @@ def test_cancelled_timer_does_not_hold_completion(host: DevhostProcess) -> None:
 def test_history_ids_for_task_any_and_sub_orchestrations(host: DevhostProcess) -> None:
     waiting = host.start("approval", 0.2)
     host.wait(waiting)
-    history = host.status(waiting, history=True)["historyEvents"]  # type: ignore[index]
+    raw = raw_kinds(host.raw_history(waiting))
     # wait_for_external_event takes no sequence id: the timer is 0.
-    assert [(e["EventType"], e["EventId"]) for e in history if e["EventId"] >= 0] == [
-        ("TimerCreated", 0)
-    ]
+    assert [(kind, i) for kind, i in raw if isinstance(i, int) and i >= 0] == [("TIMER_CREATED", 0)]
+    history = host.status(waiting, history=True)["historyEvents"]  # type: ignore[index]
     assert history[-1]["OrchestrationStatus"] == "Completed"
 
     parent_id = host.start("parent")
     host.wait(parent_id)
-    history = host.status(parent_id, history=True)["historyEvents"]  # type: ignore[index]
     created = [
-        (e["EventId"], e["FunctionName"])
-        for e in history
-        if e["EventType"] == "SubOrchestrationInstanceCreated"
+        (e["EventId"], e["Name"])
+        for e in host.raw_history(parent_id)
+        if e["EventType"] == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED
     ]
     assert created == [(0, "chain"), (1, "chain"), (2, "counter"), (3, "failing")]
-    assert any(e.get("InstanceId") == f"{parent_id}-c1" for e in history)
+    assert any(e.get("InstanceId") == f"{parent_id}-c1" for e in host.raw_history(parent_id))
+    history = host.status(parent_id, history=True)["historyEvents"]  # type: ignore[index]
     failed = [e for e in history if e["EventType"] == "SubOrchestrationInstanceFailed"]
     assert failed[0]["Reason"] == "Orchestrator function 'failing' failed: boom from parent"
 
