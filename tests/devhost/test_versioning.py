@@ -20,7 +20,7 @@ from devhost.versioning import (
     VersioningConfigError,
     compare_versions,
 )
-from tests.devhost.conftest import APPS
+from tests.support.devhost_apps import APPS
 
 
 def deploy(app_dir: Path, durable: dict[str, Any]) -> None:
