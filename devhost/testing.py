@@ -134,6 +134,16 @@ class DevhostProcess:
         with self._lock:
             return list(self._lines)
 
+    def printed(self, text: str, timeout: float = 10.0) -> bool:
+        """Whether a line containing `text` appears within `timeout` seconds (the output
+        is read by a thread, so a line can trail the HTTP answer it belongs to)."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.output()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     # management API ------------------------------------------------------------------
 
     @property

@@ -72,7 +72,7 @@ def test_client_going_away_cancels_the_generator(streams: DevhostProcess) -> Non
     assert state(streams, "gone") == "open"
     got.close()
     wait_for_state(streams, "gone", "cancelled")
-    assert any("Executed 'endless_events' (Succeeded" in line for line in streams.output())
+    assert streams.printed("Executed 'endless_events' (Succeeded")
 
 
 def test_route_params_body_status_and_headers(streams: DevhostProcess) -> None:
@@ -102,7 +102,7 @@ def test_what_fastapi_makes_of_other_return_values(streams: DevhostProcess) -> N
     assert (plain.status_code, plain.text) == (203, "sync and plain")
     boom = requests.get(f"{streams.url}/api/boom", timeout=10)
     assert (boom.status_code, boom.text) == (500, "Internal Server Error")
-    assert any("Executed 'boom' (Failed" in line for line in streams.output())
+    assert streams.printed("Executed 'boom' (Failed")
 
 
 def test_durable_client_binding_works_with_fastapi_requests(streams: DevhostProcess) -> None:
