@@ -13,11 +13,13 @@ from typing import Any
 from activities.blueprint import bp
 from durable_assistant import service
 from durable_assistant.model import RunHandle, StartInput, SubmitInput
+from durable_assistant.telemetry import traced_activity
 
 logger = logging.getLogger(__name__)
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
+@traced_activity("start_run")
 def start_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Create the run's objects (only those a resumed handle lacks) and start it."""
     start = StartInput.from_json(payload)
@@ -26,6 +28,7 @@ def start_run(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
+@traced_activity("poll_run")
 def poll_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Where the run is now."""
     handle = RunHandle.from_json(payload)
@@ -33,6 +36,7 @@ def poll_run(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
+@traced_activity("submit_tool_outputs")
 def submit_tool_outputs(payload: dict[str, Any]) -> dict[str, Any]:
     """Submit every tool output of one step."""
     submit = SubmitInput.from_json(payload)
@@ -46,6 +50,7 @@ def submit_tool_outputs(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
+@traced_activity("cancel_run")
 def cancel_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Ask the service to stop the run."""
     handle = RunHandle.from_json(payload)
@@ -54,6 +59,7 @@ def cancel_run(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
+@traced_activity("teardown_run")
 def teardown_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Delete everything the run created; already-gone objects count as deleted."""
     handle = RunHandle.from_json(payload)

@@ -12,11 +12,13 @@ from typing import Any
 from activities.blueprint import bp
 from durable_assistant import service
 from durable_assistant.model import ToolInvocation
+from durable_assistant.telemetry import traced_activity
 
 logger = logging.getLogger(__name__)
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
+@traced_activity("run_tool")
 def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one tool call and return its output for the model."""
     invocation = ToolInvocation.from_json(payload)

@@ -181,6 +181,9 @@ class RunPlan(Stored):
     poll_max_ms: int = Field(ge=50)
     max_steps: int = Field(default=50, ge=1)
     history_event_limit: int = Field(default=400, ge=20)
+    trace_parent: str | None = Field(
+        default=None, pattern=r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+    )  # W3C traceparent of the request that started the run (durable_assistant.telemetry)
 
 
 class RunHandle(Stored):

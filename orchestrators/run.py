@@ -25,7 +25,7 @@ import azure.durable_functions as df
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
 import activities
-from durable_assistant import polling
+from durable_assistant import polling, telemetry
 from durable_assistant.model import (
     Model,
     Phase,
@@ -100,7 +100,8 @@ class _Run:
 
     def _activity(self, activity: Any, policy: polling.RetryPolicy, payload: Model) -> Task:
         self.state = self.state.scheduled()
-        return self.ctx.call_activity_with_retry(activity, _retry(policy), payload.to_json())
+        body = telemetry.carry(payload.to_json(), self.state.plan)
+        return self.ctx.call_activity_with_retry(activity, _retry(policy), body)
 
     def wait(self, wait_ms: float) -> Generator[Task, Any, Ending | None]:
         """A durable timer raced against the cancel event; an ending when cut short."""
@@ -309,6 +310,17 @@ class _Run:
         self.log(
             "run ended: %s%s", ending.outcome.value, f" ({ending.reason})" if ending.reason else ""
         )
+        if not self.ctx.is_replaying:
+            telemetry.record_run(
+                self.state.plan,
+                self.instance_id,
+                started_at=self.state.started_at,
+                finished_at=self.ctx.current_utc_datetime,
+                outcome=ending.outcome.value,
+                usage=self.state.usage,
+                tool_calls=len(self.state.tool_calls),
+                failed=ending.error,
+            )
         if ending.error:
             raise RunFailedError(ending.reason or "the run failed")
         return result.to_json()

@@ -36,6 +36,7 @@ from durable_assistant.model import FINISHED_STATUSES, RuntimeStatus
 from durable_assistant.openapi import openapi_document
 from durable_assistant.run_loop import CANCEL_EVENT
 from durable_assistant.settings import SettingsError
+from durable_assistant.telemetry import annotate, traced_plan, traced_request
 from orchestrators.run import ORCHESTRATOR_NAME
 
 bp = df.Blueprint()
@@ -74,6 +75,7 @@ def not_found(instance_id: str) -> func.HttpResponse:
 @bp.function_name("start_run_http")  # type: ignore[untyped-decorator]
 @bp.route(route="runs", methods=["POST"])  # type: ignore[untyped-decorator]
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
+@traced_request("POST", "/api/runs")
 async def start_run_http(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -88,7 +90,9 @@ async def start_run_http(
     except SettingsError as error:
         return settings_error_response(error)
 
+    plan = traced_plan(plan)
     instance_id = await client.start_new(ORCHESTRATOR_NAME, client_input=plan.to_json())
+    annotate(instance_id, plan)
     logger.info(
         "instance %s: started (%s backend, tools %s)",
         instance_id,

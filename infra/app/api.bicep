@@ -148,8 +148,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
 
       // Telemetry, authenticated with the identity (local auth is off on App Insights).
+      // host.json has telemetryMode OpenTelemetry; with the flag, the Python worker sets
+      // up Azure Monitor itself and sends the app's spans and logs directly (no second
+      // copy of each log line through the host). durable_assistant/telemetry.py uses it.
       APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+      PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
 
       // DefaultAzureCredential in the app code picks the user-assigned identity by this.
       AZURE_CLIENT_ID: identityClientId
