@@ -6,6 +6,7 @@
 //   - an Azure OpenAI account with keys off and one model deployment (name, version and
 //     deployment type asked for by azd),
 //   - a Flex Consumption (FC1) Linux Python 3.11 function app,
+//   - with durableBackend=DurableTaskScheduler, a Durable Task Scheduler and its task hub,
 //   - the data-plane role assignments between them (app/rbac.bicep).
 // No secret is created, stored or output anywhere: every call is made with Entra ID.
 targetScope = 'subscription'
@@ -126,6 +127,28 @@ param openAiApiVersion string = '2024-05-01-preview'
 ])
 param assistantBackend string = 'responses'
 
+// The durable backend. AzureStorage: the storage account's queues and tables (no extra
+// resource). DurableTaskScheduler: a managed scheduler (app/scheduler.bicep), reached
+// with the app's identity; host.json is switched to it by app settings that override its
+// storageProvider (app/api.bicep). docs/deploy.md says when to switch.
+@description('Durable Functions backend: AzureStorage (default) or DurableTaskScheduler.')
+@allowed([
+  'AzureStorage'
+  'DurableTaskScheduler'
+])
+param durableBackend string = 'AzureStorage'
+
+@description('Durable Task Scheduler SKU, when durableBackend is DurableTaskScheduler.')
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+param durableTaskSchedulerSku string = 'Consumption'
+
+@description('Days the Durable Task Scheduler keeps a finished orchestration\'s history; keep it equal to HISTORY_RETENTION_DAYS (default 7).')
+@minValue(1)
+param durableHistoryRetentionDays int = 7
+
 @description('Durable Functions task hub name (TASKHUB_NAME): 3-45 letters and digits, starting with a letter.')
 @minLength(3)
 @maxLength(45)
@@ -167,7 +190,9 @@ var names = {
   openAi: 'oai-${resourceToken}'
   plan: 'plan-${resourceToken}'
   functionApp: 'func-api-${resourceToken}'
+  scheduler: 'dts-${resourceToken}'
 }
+var useScheduler = durableBackend == 'DurableTaskScheduler'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: names.resourceGroup
@@ -222,6 +247,19 @@ module openAi 'app/openai.bicep' = {
   }
 }
 
+module scheduler 'app/scheduler.bicep' = if (useScheduler) {
+  name: 'scheduler'
+  scope: rg
+  params: {
+    name: names.scheduler
+    location: location
+    tags: tags
+    taskHubName: taskHubName
+    skuName: durableTaskSchedulerSku
+    retentionDays: durableHistoryRetentionDays
+  }
+}
+
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -240,6 +278,7 @@ module api 'app/api.bicep' = {
     openAiApiVersion: openAiApiVersion
     assistantBackend: assistantBackend
     taskHubName: taskHubName
+    durableTaskSchedulerEndpoint: useScheduler ? scheduler.outputs.endpoint : ''
     purgeSchedule: purgeSchedule
     extraAppSettings: extraAppSettings
     maximumInstanceCount: maximumInstanceCount
@@ -254,6 +293,7 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     openAiAccountName: openAi.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
+    schedulerName: useScheduler ? scheduler.outputs.name : ''
     appPrincipalId: identity.outputs.principalId
     developerPrincipalId: principalId
     developerPrincipalType: principalType
@@ -276,6 +316,8 @@ output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
 output OPENAI_API_VERSION string = openAiApiVersion
 output ASSISTANT_BACKEND string = assistantBackend
 output TASKHUB_NAME string = taskHubName
+output DURABLE_BACKEND string = durableBackend
+output DURABLE_TASK_SCHEDULER_ENDPOINT string = useScheduler ? scheduler.outputs.endpoint : ''
 output PURGE_SCHEDULE string = purgeSchedule
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint

@@ -55,6 +55,9 @@ param assistantBackend string
 @description('Durable Functions task hub name (TASKHUB_NAME, read by host.json).')
 param taskHubName string
 
+@description('Endpoint of the Durable Task Scheduler; empty keeps the Azure Storage backend of host.json.')
+param durableTaskSchedulerEndpoint string = ''
+
 @description('NCRONTAB schedule of the purge_leftovers timer trigger (PURGE_SCHEDULE), in UTC.')
 param purgeSchedule string
 
@@ -80,6 +83,38 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
+}
+
+// With a scheduler, these app settings override host.json's durableTask.storageProvider
+// (the host reads AzureFunctionsJobHost__<path> over host.json) and give the connection,
+// made with the app's user-assigned identity.
+var schedulerConnection = 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING'
+var schedulerOverrides = {
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__type: 'azureManaged'
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName: schedulerConnection
+  DURABLE_TASK_SCHEDULER_CONNECTION_STRING: 'Endpoint=${durableTaskSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}'
+}
+var schedulerSettings = empty(durableTaskSchedulerEndpoint) ? {} : schedulerOverrides
+
+// How many activities and orchestrator episodes one instance runs at once, by its size.
+// Activities are I/O-bound (each waits on a model call or a tool, up to a minute) and the
+// Python worker runs them on its thread pool, whose default size is min(32, vCPUs + 4):
+// 5 threads on a 1-vCPU 2048 MB instance would hold back the 10 activities host.json
+// admits, and a step's tool calls only run in parallel (where the app gains most on a
+// plain loop, docs/bench.md) while threads are free. So the pool matches the limit, and
+// both grow with the instance's memory and vCPUs (512 MB: 0.25, 2048 MB: 1, 4096 MB: 2).
+// Orchestrator episodes are short CPU work (a replay); the same number keeps one busy
+// instance from taking more runs than its activities can serve.
+var concurrencyByMemory = {
+  '512': 5
+  '2048': 10
+  '4096': 20
+}
+var concurrency = concurrencyByMemory[string(instanceMemoryMB)]
+var concurrencySettings = {
+  AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions: string(concurrency)
+  AzureFunctionsJobHost__extensions__durableTask__maxConcurrentOrchestratorFunctions: string(concurrency)
+  PYTHON_THREADPOOL_THREAD_COUNT: string(concurrency)
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -135,10 +170,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 
   // The whole set of app settings: this resource replaces what is there, so a setting
   // added by hand in the portal is gone after the next `azd provision`. Put it in
-  // extraAppSettings instead.
+  // extraAppSettings instead; it can change the concurrency settings, not the others.
   resource appSettings 'config' = {
     name: 'appsettings'
-    properties: union(extraAppSettings, {
+    properties: union(concurrencySettings, extraAppSettings, schedulerSettings, {
       // Host storage, used by the host and by Durable Functions, through the identity.
       // Service URIs rather than __accountName: the app's ledger reads the table URI.
       AzureWebJobsStorage__credential: 'managedidentity'

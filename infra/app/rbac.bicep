@@ -16,6 +16,9 @@ param openAiAccountName string
 @description('Application Insights resource.')
 param appInsightsName string
 
+@description('Durable Task Scheduler; empty when the app uses the Azure Storage backend.')
+param schedulerName string = ''
+
 @description('Object id of the app\'s managed identity.')
 param appPrincipalId string
 
@@ -36,6 +39,7 @@ var role = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // task hub history, ledger
   cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd' // inference + assistants/responses, no keys, no management
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Entra-authenticated telemetry ingestion
+  durableTaskDataContributor: '0ad04412-c4d5-4796-b79c-f76d14c8d402' // orchestrations on the scheduler, and its dashboard
 }
 
 // Who. The managed identity is declared a ServicePrincipal so ARM does not look it up in
@@ -63,6 +67,9 @@ var grants = {
   appInsights: [
     role.monitoringMetricsPublisher
   ]
+  scheduler: empty(schedulerName) ? [] : [
+    role.durableTaskDataContributor
+  ]
 }
 
 // Every (principal, role) pair for one target.
@@ -83,6 +90,10 @@ resource openAi 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = {
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
+}
+
+resource scheduler 'Microsoft.DurableTask/schedulers@2026-02-01' existing = if (!empty(schedulerName)) {
+  name: schedulerName
 }
 
 resource storageGrants 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
@@ -113,6 +124,18 @@ resource appInsightsGrants 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   for a in pairs(principals, grants.appInsights): {
     name: guid(appInsights.id, a.principalId, a.roleId)
     scope: appInsights
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', a.roleId)
+      principalId: a.principalId
+      principalType: a.principalType
+    }
+  }
+]
+
+resource schedulerGrants 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for a in pairs(principals, grants.scheduler): {
+    name: guid(scheduler.id, a.principalId, a.roleId)
+    scope: scheduler
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', a.roleId)
       principalId: a.principalId

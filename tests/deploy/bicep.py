@@ -51,7 +51,9 @@ def modules(path: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
     found = {}
     for name, module in parse(path).get("modules", {}).items():
         target = (path.parent / module["detail"]["path"]).resolve()
-        found[name] = (target, dict(module["config"].get("params", {})))
+        config = module["config"]
+        config = config.get("config", config) if "condition" in config else config
+        found[name] = (target, dict(config.get("params", {})))
     return found
 
 
@@ -82,8 +84,8 @@ def object_keys(expression: Any) -> Iterator[str]:
 def app_settings(path: Path) -> set[str]:
     """The names of the app settings a `Microsoft.Web/sites/config` resource sets.
 
-    Object literals in the settings expression (and in the variables it uses) are
-    settings; parameters (such as `extraAppSettings`) are the user's own.
+    Object literals in the settings expression (and in the variables it uses, however
+    deep) are settings; parameters (such as `extraAppSettings`) are the user's own.
     """
     template = parse(path)
     variables = template.get("variables", {})
@@ -91,20 +93,25 @@ def app_settings(path: Path) -> set[str]:
     for resource in template.get("resources", {}).values():
         if resource.get("type") != "Microsoft.Web/sites/config":
             continue
-        expression = resource["config"]["properties"]
-        names.update(object_keys(expression))
-        names.update(
-            key
-            for var in _identifiers(expression) & variables.keys()
-            for key in object_keys(variables[var]["value"])
-        )
+        pending = [resource["config"]["properties"]]
+        seen: set[str] = set()
+        while pending:
+            expression = pending.pop()
+            names.update(object_keys(expression))
+            for var in (_identifiers(expression) & variables.keys()) - seen:
+                seen.add(var)
+                pending.append(variables[var]["value"])
     return names
 
 
 def _identifiers(expression: Any) -> set[str]:
+    """Names an expression uses as whole values (not a member or an element of)."""
     if isinstance(expression, str):
         return {expression}
     if isinstance(expression, dict):
+        operator = expression.get("operator", {})
+        if isinstance(operator, dict) and operator.get("type", "").endswith("_accessor"):
+            return set()
         return {name for value in expression.values() for name in _identifiers(value)}
     if isinstance(expression, list):
         return {name for item in expression for name in _identifiers(item)}

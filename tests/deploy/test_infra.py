@@ -6,6 +6,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,8 +39,12 @@ HOST_SETTINGS = frozenset(
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
         "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+        "PYTHON_THREADPOOL_THREAD_COUNT",
     }
 )
+# `AzureFunctionsJobHost__a__b` overrides host.json's a.b: the host reads it.
+HOST_JSON_OVERRIDE = "AzureFunctionsJobHost__"
+SCHEDULER_CONNECTION = "DURABLE_TASK_SCHEDULER_CONNECTION_STRING"
 
 # Flex Consumption rejects or ignores these: it takes them from `functionAppConfig`.
 FLEX_REJECTED = frozenset(
@@ -74,12 +79,36 @@ def referenced_settings() -> frozenset[str]:
     return frozenset(SETTING_REFERENCE.findall(text))
 
 
+def host_json() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def overrides_host_json(name: str) -> bool:
+    """An override of a section host.json has (the key itself may be new to it)."""
+    if not name.startswith(HOST_JSON_OVERRIDE):
+        return False
+    section: Any = host_json()
+    *parents, _key = name.removeprefix(HOST_JSON_OVERRIDE).split("__")
+    for part in parents:
+        if not isinstance(section, dict) or part not in section:
+            return False
+        section = section[part]
+    return isinstance(section, dict)
+
+
+def template_variable(path: Path, name: str) -> Any:
+    return parse(path)["variables"][name]["value"]
+
+
 def read_by_the_app(name: str) -> bool:
     return (
         name in settings_names()
         or name in referenced_settings()
         or name in HOST_SETTINGS
         or name.startswith(HOST_PREFIXES)
+        or overrides_host_json(name)
+        or name == template_variable(API, "schedulerConnection")
     )
 
 
@@ -173,3 +202,44 @@ def test_the_settings_table_lists_every_setting() -> None:
     for name in names:
         short = "`__" + name.split("__", 1)[1] + "`" if "__" in name else ""
         assert f"`{name}`" in table or (short and short in table), name
+
+
+def test_the_scheduler_settings_switch_host_json_to_it_by_identity() -> None:
+    assert "storageProvider" in host_json()["extensions"]["durableTask"]
+    overrides = template_variable(API, "schedulerOverrides")
+    prefix = HOST_JSON_OVERRIDE + "extensions__durableTask__storageProvider__"
+    assert overrides[prefix + "type"] == "azureManaged"
+    connection = template_variable(API, overrides[prefix + "connectionStringName"])
+    assert connection == SCHEDULER_CONNECTION
+    value = overrides[connection]
+    assert value.startswith("Endpoint=${durableTaskSchedulerEndpoint};")
+    assert "Authentication=ManagedIdentity;ClientID=${identityClientId}" in value
+    backends = decorator(parameters(MAIN)["durableBackend"], "allowed")
+    assert backends == ["AzureStorage", "DurableTaskScheduler"]
+    assert parameters(MAIN)["durableBackend"]["default"] == "AzureStorage"
+
+
+def test_scheduler_history_retention_matches_the_apps_purge() -> None:
+    days = parameters(MAIN)["durableHistoryRetentionDays"]["default"]
+    assert days == Settings.model_fields["history_retention_days"].default
+    assert parameters(INFRA / "app" / "scheduler.bicep")["retentionDays"]["default"] == days
+
+
+def test_concurrency_follows_the_instance_size() -> None:
+    sizes = decorator(parameters(API)["instanceMemoryMB"], "allowed")
+    by_memory = {
+        int(key.strip("'")): value
+        for key, value in template_variable(API, "concurrencyByMemory").items()
+    }
+    assert sorted(by_memory) == sorted(sizes)
+    assert [by_memory[size] for size in sorted(sizes)] == sorted(by_memory.values())
+    durable = host_json()["extensions"]["durableTask"]
+    default = by_memory[parameters(API)["instanceMemoryMB"]["default"]]
+    assert durable["maxConcurrentActivityFunctions"] == default
+    assert durable["maxConcurrentOrchestratorFunctions"] == default
+
+
+def test_the_parameters_file_names_only_template_parameters() -> None:
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert set(given) <= set(parameters(MAIN))
+    assert given["durableBackend"]["value"] == "${DURABLE_BACKEND=AzureStorage}"
