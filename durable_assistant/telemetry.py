@@ -318,7 +318,7 @@ def traced_activity(name: str) -> Callable[[F], F]:
                 f"activity {name}", context=parent, attributes=attributes
             ) as span:
                 if name == "run_tool":
-                    return _traced_tool(function, body, span)
+                    return _traced_tool(function, body)
                 if name in MODEL_CALLS:
                     return _traced_model_call(function, body, name, carried.get("model"))
                 result = function(body)
@@ -348,9 +348,10 @@ def _traced_model_call(
     title = f"chat {model}" if model else "chat"
     with tracer().start_as_current_span(title, kind=SpanKind.CLIENT, attributes=attributes) as span:
         result = function(body)
-        handle = RunHandle.model_validate(result.get("handle", {}))
-        state = RunState.model_validate(result.get("state", {}))
-        _model_attributes(span, handle, state)
+        if span.is_recording():  # reading the result back costs nothing when tracing is off
+            handle = RunHandle.model_validate(result.get("handle", {}))
+            state = RunState.model_validate(result.get("state", {}))
+            _model_attributes(span, handle, state)
         return result
 
 
@@ -374,9 +375,7 @@ def _usage_attributes(span: Span, usage: Usage) -> None:
     span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
 
 
-def _traced_tool(
-    function: Callable[[dict[str, Any]], Any], body: dict[str, Any], activity: Span
-) -> Any:
+def _traced_tool(function: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> Any:
     invocation = ToolInvocation.model_validate(body)
     call = invocation.call
     attributes = {
@@ -388,8 +387,8 @@ def _traced_tool(
     }
     with tracer().start_as_current_span(f"execute_tool {call.name}", attributes=attributes) as span:
         output = function(body)
-        result = ToolResult.model_validate(output)
-        if not result.ok:
+        result = ToolResult.model_validate(output) if span.is_recording() else None
+        if result is not None and not result.ok:
             span.set_attribute("error.type", "tool_error")
             span.set_status(Status(StatusCode.ERROR, result.output[:200]))
         return output

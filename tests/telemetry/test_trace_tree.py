@@ -11,18 +11,13 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from devhost.testing import DevhostProcess, running_devhost
-from emulator.script import DEFAULT_SCRIPT
-from emulator.testing import RunningEmulator, running_emulator
-from tests.e2e.conftest import EMULATOR_KEY, SEED_QUESTION, app_settings
+from localrun.stack import DEPLOYMENT, SEED_QUESTION, running_stack
 from tests.telemetry.collector import Collector, ExportedSpan, running_collector
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_SPAN = "invoke_agent durable-assistant"
 INSTANCE_ID = "durabletask.task.instance_id"
 SERVER, CLIENT = 2, 3  # OTLP span kinds
@@ -35,23 +30,26 @@ def collector() -> Iterator[Collector]:
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator(api_key=EMULATOR_KEY, script=DEFAULT_SCRIPT) as emu:
-        yield emu
+def app(collector: Collector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The local stack (Azurite, the emulator, devhost) exporting to `collector`; its URL."""
+    overrides = {**collector.settings(), "TASKHUB_NAME": "traces"}
+    data_dir = tmp_path_factory.mktemp("traces")
+    with running_stack(data_dir, overrides=overrides) as stack:
+        yield stack.app.url
 
 
-@pytest.fixture(scope="module")
-def app(
-    collector: Collector,
-    emulator: RunningEmulator,
-    azurite: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[DevhostProcess]:
-    settings = app_settings(emulator.url, azurite)
-    settings.update(collector.settings(), TASKHUB_NAME="traces", TOOL_MODULES="")
-    data_dir = tmp_path_factory.mktemp("devhost-traces")
-    with running_devhost(REPO_ROOT, data_dir=data_dir, env=settings) as host:
-        yield host
+def start(app: str, trace_parent: str, **body: str) -> str:
+    """Run the seed question to its end under `trace_parent`; the run's id."""
+    reply = requests.post(
+        f"{app}/api/runs",
+        params={"wait": 60},
+        json={"question": SEED_QUESTION, **body},
+        headers={"traceparent": trace_parent},
+        timeout=90,
+    )
+    assert reply.status_code == 200, reply.text
+    instance_id: str = reply.json()["id"]
+    return instance_id
 
 
 def children(spans: list[ExportedSpan], parent: ExportedSpan) -> list[ExportedSpan]:
@@ -64,17 +62,9 @@ def only(spans: list[ExportedSpan], name: str) -> ExportedSpan:
 
 
 @pytest.mark.parametrize("backend", ["responses", "assistants"])
-def test_one_seed_run_is_one_trace(app: DevhostProcess, collector: Collector, backend: str) -> None:
+def test_one_seed_run_is_one_trace(app: str, collector: Collector, backend: str) -> None:
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
-    reply = requests.post(
-        f"{app.url}/api/runs",
-        params={"wait": 60},
-        json={"question": SEED_QUESTION, "backend": backend},
-        headers={"traceparent": f"00-{trace_id}-{caller_span}-01"},
-        timeout=90,
-    )
-    assert reply.status_code == 200, reply.text
-    instance_id = reply.json()["handle"]["instance_id"]
+    instance_id = start(app, f"00-{trace_id}-{caller_span}-01", backend=backend)
     collector.wait_for(
         lambda c: (
             {RUN_SPAN, "activity teardown_run", "POST /api/runs"}
@@ -119,7 +109,7 @@ def test_one_seed_run_is_one_trace(app: DevhostProcess, collector: Collector, ba
         assert call.name.startswith("chat ")
         assert call.attributes["gen_ai.operation.name"] == "chat"
         assert call.attributes["gen_ai.provider.name"] == "azure.ai.openai"
-        assert call.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+        assert call.attributes["gen_ai.request.model"] == DEPLOYMENT
         assert call.attributes[INSTANCE_ID] == instance_id
     finished = [
         c for c in model_calls if c.attributes["durable_assistant.run.status"] == "completed"
@@ -142,18 +132,9 @@ def test_one_seed_run_is_one_trace(app: DevhostProcess, collector: Collector, ba
     assert not strays, f"spans outside the run's tree: {strays}"
 
 
-def test_logs_carry_the_instance_id_and_the_trace(
-    app: DevhostProcess, collector: Collector
-) -> None:
+def test_logs_carry_the_instance_id_and_the_trace(app: str, collector: Collector) -> None:
     trace_id = secrets.token_hex(16)
-    reply = requests.post(
-        f"{app.url}/api/runs",
-        params={"wait": 60},
-        json={"question": SEED_QUESTION},
-        headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
-        timeout=90,
-    )
-    instance_id = reply.json()["handle"]["instance_id"]
+    instance_id = start(app, f"00-{trace_id}-{secrets.token_hex(8)}-01")
     collector.wait_for(
         lambda c: any(log.trace_id == trace_id and "run_tool" in log.body for log in c.logs)
     )
