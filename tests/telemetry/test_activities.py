@@ -22,9 +22,7 @@ def activity_names() -> list[str]:
 
 
 @pytest.mark.parametrize("name", activity_names())
-def test_every_activity_has_its_span_under_the_run(
-    spans: InMemorySpanExporter, name: str
-) -> None:
+def test_every_activity_has_its_span_under_the_run(spans: InMemorySpanExporter, name: str) -> None:
     function = index_app({})[name].get_user_function()
     carried = {"traceparent": TRACE_PARENT, "model": "m"}
     # An input the activity cannot read: it fails, inside its span, without a model call.
