@@ -6,14 +6,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The repository's packages (devhost, emulator, ...) on the venv's path, so
+# `.venv/bin/python -m devhost` works from any directory.
+REPO_PTH := $(VENV)/.repo-on-path
 
 .PHONY: setup run test quick lint typecheck unit bench clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(REPO_PTH)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(REPO_PTH): $(PY_STAMP)
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "durable-assistant.pth").write_text("$(CURDIR)\n")'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

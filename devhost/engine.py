@@ -34,6 +34,7 @@ from devhost.indexer import AppIndex, IndexedFunction
 from devhost.invoker import Invoker
 from devhost.orchestration_runner import EpisodeRunner, execution_started
 from devhost.store import Commit, Instance, NewMessage, Store, WorkItem
+from devhost.tracing import Carried, execution_trace
 
 LOGGER = logging.getLogger("devhost.engine")
 
@@ -62,6 +63,9 @@ class Engine:
         # Instances whose version this worker may not run (versionFailureStrategy Reject):
         # their work stays stored for a worker with a fitting defaultVersion (a restart).
         self._rejected: set[str] = set()
+        # ParentTraceContext of scheduled activities, by (instance id, task id): read
+        # from each episode's new events, so an activity needs no history read.
+        self._task_traces: dict[tuple[str, int], dict[str, Any] | None] = {}
         self._running_work: set[int] = set()
         self._wake_orchestrations = asyncio.Event()
         self._wake_activities = asyncio.Event()
@@ -103,7 +107,12 @@ class Engine:
     # starting ------------------------------------------------------------------------
 
     def new_instance(
-        self, name: str, instance_id: str, raw_input: str | None, version: str | None = None
+        self,
+        name: str,
+        instance_id: str,
+        raw_input: str | None,
+        version: str | None = None,
+        caller: Carried | None = None,
     ) -> Instance:
         """Create an instance (Pending) with its ExecutionStarted message; it gets
         `version`, else host.json's `defaultVersion`, for life."""
@@ -118,7 +127,8 @@ class Engine:
             last_updated_time=now.timestamp(),
         )
         version = self.config.versioning.for_new_instance(version)
-        start = NewMessage(instance_id, None, execution_started(instance, now, version))
+        trace = execution_trace(caller or Carried())
+        start = NewMessage(instance_id, None, execution_started(instance, now, version, trace))
         self.store.create(instance, start)
         self.wake()
         return instance
@@ -177,6 +187,10 @@ class Engine:
                 "episode of %s dropped: the instance was replaced meanwhile", instance_id
             )
             return
+        for item in commit.history:
+            if item["EventType"] == EventType.TASK_SCHEDULED:
+                key = (instance_id, int(item["EventId"]))
+                self._task_traces[key] = item.get("ParentTraceContext")
         if not outcome.ran and not outcome.ok:
             LOGGER.warning("instance %s failed: %s", instance_id, outcome.detail)
         if outcome.ran:
@@ -221,6 +235,22 @@ class Engine:
         finally:
             self._running_work.discard(item.id)
 
+    def _activity_trace(self, item: WorkItem) -> Carried:
+        """The span the activity's TaskScheduled event hangs it under (DurableTask's
+        `ParentTraceContext`); from history when scheduled before a restart."""
+        key = (item.instance_id, item.task_id)
+        if key in self._task_traces:
+            return Carried.from_event({"ParentTraceContext": self._task_traces.pop(key)})
+        scheduled = next(
+            (
+                e
+                for e in reversed(self.store.history(item.instance_id))
+                if e["EventType"] == EventType.TASK_SCHEDULED and e["EventId"] == item.task_id
+            ),
+            None,
+        )
+        return Carried.from_event(scheduled)
+
     async def _execute_activity(self, item: WorkItem) -> dict[str, Any]:
         """Run one activity; returns its TaskCompleted or TaskFailed event."""
         function = self.index.activity(item.name)
@@ -235,7 +265,11 @@ class Engine:
                     meta.Datum(type="string", value=item.input), trigger_metadata=None
                 )
             returned = await self.invoker.call(
-                function, value, invocation_id=invocation_id, executor=self._activity_pool
+                function,
+                value,
+                invocation_id=invocation_id,
+                executor=self._activity_pool,
+                trace_context=self._activity_trace(item).invocation(),
             )
             result = None
             if returned is not None:

@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from devhost import logs
 from devhost.indexer import AppIndex, FunctionLoadError, IndexedFunction, TriggerKind
 from devhost.invoker import Invoker
+from devhost.tracing import Carried
 
 LOGGER = logging.getLogger("devhost.http")
 
@@ -192,7 +193,12 @@ class StreamingHttp:
         function = pending.function
         started = time.monotonic()
         try:
-            returned = await self._invoker.call(function, request, invocation_id=invocation_id)
+            returned = await self._invoker.call(
+                function,
+                request,
+                invocation_id=invocation_id,
+                trace_context=Carried.from_headers(request.headers).invocation(),
+            )
         except Exception as exc:
             LOGGER.exception("function %s raised", function.name)
             logs.executed(

@@ -21,6 +21,7 @@ from devhost import logs
 from devhost.http_streaming import StreamingHttp
 from devhost.indexer import AppIndex, FunctionLoadError, IndexedFunction, TriggerKind
 from devhost.invoker import Invoker
+from devhost.tracing import Carried
 
 LOGGER = logging.getLogger("devhost.http")
 
@@ -234,7 +235,10 @@ class HttpTriggers:
         started = time.monotonic()
         try:
             returned = await self._invoker.call(
-                route.function, http_request, invocation_id=invocation_id
+                route.function,
+                http_request,
+                invocation_id=invocation_id,
+                trace_context=Carried.from_headers(request.headers).invocation(),
             )
             response = to_starlette(returned)
         except Exception as exc:

@@ -91,6 +91,54 @@ class AppIndex:
         return None
 
 
+# Binding types devhost drives; any other binding's parameter receives None.
+SUPPORTED_BINDINGS = frozenset(
+    {"httpTrigger", "http", "orchestrationTrigger", "activityTrigger", "timerTrigger"}
+    | {"durableClient"}
+)
+_DIRECTIONS = {0: "in", 1: "out", 2: "inout"}
+
+
+def _direction(value: Any) -> str:
+    if isinstance(value, int):
+        return _DIRECTIONS.get(value, str(value))
+    return str(value or "in").lower()
+
+
+def unsupported(index: AppIndex) -> list[str]:
+    """What devhost would silently not do for this app, one sentence per function and
+    binding, for warnings at load time (instead of a `None` found deep in a run)."""
+    notes = []
+    for function in index.functions.values():
+        trigger_type = function.trigger.get("type")
+        if function.kind is TriggerKind.ENTITY:
+            notes.append(
+                f"function {function.name}: devhost does not run durable entities "
+                "(entityTrigger); orchestrations that call or signal it fail"
+            )
+        elif function.kind is TriggerKind.OTHER:
+            notes.append(
+                f"function {function.name}: devhost does not run {trigger_type} triggers; "
+                f"only POST /admin/functions/{function.name} calls it"
+            )
+        for binding in function.bindings:
+            name, kind = str(binding.get("name")), binding.get("type")
+            if name == function.trigger_name or kind in SUPPORTED_BINDINGS:
+                continue
+            direction = _direction(binding.get("direction"))
+            if name == "$return":
+                effect = "the function's return value is dropped"
+            elif direction == "in":
+                effect = f"parameter '{name}' receives None"
+            else:
+                effect = f"parameter '{name}' receives None, not a func.Out (.set() fails)"
+            notes.append(
+                f"function {function.name}: devhost does not support {kind} bindings "
+                f"({direction}); {effect}"
+            )
+    return notes
+
+
 def _plain(value: Any) -> Any:
     """Binding dicts hold enums; the host sees their JSON values."""
     if isinstance(value, enum.Enum):

@@ -18,13 +18,21 @@ from typing import Any
 import azure.functions as func
 
 from devhost.indexer import IndexedFunction
+from devhost.tracing import Carried, TraceContext, attach_if_enabled
 
 
 class InvocationContext(func.Context):
     """The `context` parameter handed to functions that ask for one."""
 
-    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+    def __init__(
+        self,
+        invocation_id: str,
+        function_name: str,
+        function_directory: str,
+        trace_context: TraceContext,
+    ) -> None:
         self._invocation_id = invocation_id
+        self._trace_context = trace_context
         self._function_name = function_name
         self._function_directory = function_directory
         self._local = threading.local()
@@ -46,8 +54,8 @@ class InvocationContext(func.Context):
         return self._function_directory
 
     @property
-    def trace_context(self) -> Any:
-        return None
+    def trace_context(self) -> TraceContext:
+        return self._trace_context
 
     @property
     def retry_context(self) -> Any:
@@ -66,7 +74,11 @@ class Invoker:
         self._executor = executor
 
     def arguments(
-        self, function: IndexedFunction, trigger_value: Any, invocation_id: str
+        self,
+        function: IndexedFunction,
+        trigger_value: Any,
+        invocation_id: str,
+        trace_context: TraceContext | None = None,
     ) -> dict[str, Any]:
         """Keyword arguments for one call: trigger, durable clients, context."""
         kwargs: dict[str, Any] = {}
@@ -81,7 +93,12 @@ class Invoker:
             else:
                 kwargs[name] = None
         if function.wants_context:
-            kwargs["context"] = InvocationContext(invocation_id, function.name, self._app_dir)
+            kwargs["context"] = InvocationContext(
+                invocation_id,
+                function.name,
+                self._app_dir,
+                trace_context or Carried().invocation(),
+            )
         return kwargs
 
     async def call(
@@ -91,12 +108,28 @@ class Invoker:
         *,
         invocation_id: str | None = None,
         executor: Executor | None = None,
+        trace_context: TraceContext | None = None,
     ) -> Any:
-        """Invoke and return the function's return value (exceptions propagate)."""
-        kwargs = self.arguments(function, trigger_value, invocation_id or str(uuid.uuid4()))
+        """Invoke and return the function's return value (exceptions propagate).
+        `trace_context` is the invocation's span (a new trace when None)."""
+        trace = trace_context or Carried().invocation()
+        kwargs = self.arguments(function, trigger_value, invocation_id or str(uuid.uuid4()), trace)
         if function.is_async:
-            return await function.func(**kwargs)
+            undo = attach_if_enabled(trace)
+            try:
+                return await function.func(**kwargs)
+            finally:
+                undo()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            executor or self._executor, functools.partial(function.func, **kwargs)
+            executor or self._executor, functools.partial(_traced, trace, function.func, kwargs)
         )
+
+
+def _traced(trace: TraceContext, func_: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run a sync function on its thread with the invocation's OpenTelemetry context."""
+    undo = attach_if_enabled(trace)
+    try:
+        return func_(**kwargs)
+    finally:
+        undo()

@@ -23,6 +23,7 @@ from devhost.engine import Engine
 from devhost.history import EventType, iso_seconds, parse_time
 from devhost.indexer import TriggerKind
 from devhost.store import Instance
+from devhost.tracing import Carried
 
 TERMINAL_DEFAULT = ["Completed", "Failed", "Terminated"]
 ORCHESTRATION_STATUS = {1: "Completed", 2: "ContinuedAsNew", 3: "Failed", 5: "Terminated"}
@@ -123,7 +124,11 @@ class ManagementApi:
                     f"An Orchestration instance with the status {existing.status} already exists.",
                 )
             self.engine.new_instance(
-                function.durable_name, instance_id, raw, request.query_params.get("version")
+                function.durable_name,
+                instance_id,
+                raw,
+                request.query_params.get("version"),
+                Carried.from_headers(request.headers),
             )
         timeout = request.query_params.get("timeout")
         if timeout is not None:

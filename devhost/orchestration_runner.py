@@ -34,6 +34,7 @@ from devhost.history import (
 )
 from devhost.indexer import AppIndex, IndexedFunction, TriggerKind
 from devhost.store import ChildStart, Commit, Instance, Message, NewMessage
+from devhost.tracing import Carried, execution_trace, orchestration_span
 from devhost.versioning import MISMATCH_MESSAGE, MISMATCH_TYPE, FailureStrategy, Versioning
 
 LOGGER = logging.getLogger("devhost.orchestrations")
@@ -115,6 +116,8 @@ class _Episode:
     work: list[tuple[int, str, str | None]] = field(default_factory=list)
     creates: list[ChildStart] = field(default_factory=list)
     version: str | None = None
+    # ParentTraceContext of the execution's ExecutionStarted, and its own span.
+    trace: dict[str, Any] | None = None
 
     @property
     def state(self) -> dict[str, Any]:
@@ -168,7 +171,9 @@ class EpisodeRunner:
             or (start is None and not new_events)
         ):
             return commit, Outcome()
-        version = ep.version = _version(start, history)
+        started = _started(start, history)
+        version = ep.version = None if started is None else started.get("Version")
+        ep.trace = None if started is None else started.get("ParentTraceContext")
         if not self._versioning.accepts(version):
             if self._versioning.failure is not FailureStrategy.FAIL:
                 return commit, Outcome(rejected=True, version=version)
@@ -467,6 +472,7 @@ class EpisodeRunner:
                 Name=name,
                 Version="",
                 Input=json.dumps([data]),
+                ParentTraceContext=_task_trace(ep).event_field(),
             )
             ep.events.append(scheduled)
             ep.open(task_id, "activity")
@@ -474,6 +480,7 @@ class EpisodeRunner:
             return
         child_id = action.get("instanceId") or uuid.uuid4().hex
         child_version = self._versioning.for_new_instance(action.get("version"))
+        child_trace = _task_trace(ep)
         ep.events.append(
             event(
                 EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
@@ -483,6 +490,7 @@ class EpisodeRunner:
                 Version=child_version,
                 InstanceId=child_id,
                 Input=data,
+                ParentTraceContext=child_trace.event_field(),
             )
         )
         ep.open(task_id, "suborchestration")
@@ -512,7 +520,11 @@ class EpisodeRunner:
             )
             return NewMessage(parent_id, parent_execution, failed)
 
-        start = NewMessage(child_id, None, execution_started(child, ep.now, child_version))
+        start = NewMessage(
+            child_id,
+            None,
+            execution_started(child, ep.now, child_version, execution_trace(child_trace)),
+        )
         ep.creates.append(ChildStart(child, start, refuse))
 
     # completion ----------------------------------------------------------------------
@@ -541,7 +553,7 @@ class EpisodeRunner:
             ep.messages = [m for m in ep.messages if m.instance_id != instance.instance_id]
             ep.work.clear()
             # The new execution keeps the instance's version (DurableTask.Core).
-            ep.to_self(execution_started(instance, ep.now, ep.version))
+            ep.to_self(execution_started(instance, ep.now, ep.version, ep.trace))
             return Outcome(ran=True, detail="continued as new")
         output = json.dumps(result.output)
         instance.status = "Completed"
@@ -623,17 +635,24 @@ def _continues(result: OrchestratorResult) -> bool:
     return any(a["actionType"] == ActionType.CONTINUE_AS_NEW for a in result.id_actions())
 
 
-def _version(start: Event | None, history: list[Event]) -> str | None:
-    """The version the instance got at creation (its ExecutionStarted's)."""
+def _started(start: Event | None, history: list[Event]) -> Event | None:
+    """The execution's ExecutionStarted (new in this episode, or from history)."""
     if start is not None:
-        return start.get("Version")
-    for item in history:
-        if item["EventType"] == EventType.EXECUTION_STARTED:
-            return item.get("Version")
-    return None
+        return start
+    return next((e for e in history if e["EventType"] == EventType.EXECUTION_STARTED), None)
 
 
-def execution_started(instance: Instance, now: datetime, version: str | None) -> Event:
+def _task_trace(ep: _Episode) -> Carried:
+    """The client span DurableTask starts under the orchestration's span for a task."""
+    return orchestration_span({"ParentTraceContext": ep.trace}).child()
+
+
+def execution_started(
+    instance: Instance,
+    now: datetime,
+    version: str | None,
+    trace: dict[str, Any] | None = None,
+) -> Event:
     """The ExecutionStarted event that opens an execution of the instance; `Version` is
     what the orchestrator reads as `context.version` (None for an unversioned one)."""
     parent = None
@@ -659,4 +678,5 @@ def execution_started(instance: Instance, now: datetime, version: str | None) ->
         Input=instance.input,
         Tags=None,
         ScheduledStartTime=None,
+        ParentTraceContext=trace,
     )

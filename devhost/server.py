@@ -16,7 +16,7 @@ from devhost.config import HostConfig
 from devhost.engine import Engine
 from devhost.http_streaming import StreamingHttp, check_streaming_app, web_extension
 from devhost.http_triggers import HttpTriggers
-from devhost.indexer import AppIndex, TriggerKind, index_app
+from devhost.indexer import AppIndex, TriggerKind, index_app, unsupported
 from devhost.invoker import Invoker
 from devhost.management_api import ManagementApi
 from devhost.store import Store
@@ -35,6 +35,8 @@ class DevHost:
         self.origin = origin
         self.config = HostConfig.load(app_dir)
         self.index: AppIndex = index_app(app_dir)
+        for note in unsupported(self.index):
+            LOGGER.warning("%s", note)
         self.store = Store(data_dir)
         self.invoker = Invoker(
             str(app_dir), lambda binding: client_binding(self.origin, self.config.hub_name, binding)
