@@ -29,7 +29,9 @@ from durable_assistant.model import (
     RuntimeStatus,
     ToolTrace,
     Usage,
+    dotted,
     short,
+    validation_problems,
 )
 from durable_assistant.settings import Settings
 from durable_assistant.tools import ToolRegistry
@@ -142,22 +144,14 @@ def _reason(error: Exception) -> str:
     return str(error)
 
 
+PLAIN_WORDS = {"extra_forbidden": "is not a known field", "missing": "is required"}
+
+
 def _validation_error(error: ValidationError) -> ApiError:
-    problems: list[str] = []
-    fields: list[str] = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "body"
-        if item["type"] == "extra_forbidden":
-            message = "is not a known field"
-        elif item["type"] == "missing":
-            message = "is required"
-        else:
-            message = item["msg"]
-        problems.append(f"{where}: {message}")
-        top = str(item["loc"][0]) if item["loc"] else "body"
-        if top not in fields:
-            fields.append(top)
-    return bad_request("; ".join(problems), *fields)
+    problems = validation_problems(error, PLAIN_WORDS)
+    fields = dict.fromkeys(str(where[0]) if where else "body" for where, _ in problems)
+    text = "; ".join(f"{dotted(where)}: {message}" for where, message in problems)
+    return bad_request(text, *fields)
 
 
 MAX_CANCEL_REASON_CHARS = 500

@@ -14,6 +14,7 @@ payload carries the `schema_version` it was written with. Public request bodies
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Self
 
@@ -71,13 +72,26 @@ class Stored(Model):
         return version
 
 
+Location = tuple[int | str, ...]
+
+
+def validation_problems(
+    error: ValidationError, words: Mapping[str, str] | None = None
+) -> list[tuple[Location, str]]:
+    """Each problem as (where, message): pydantic's message, or `words[type]` where
+    the caller has plainer words for an error type (e.g. "missing")."""
+    words = words or {}
+    return [(tuple(item["loc"]), words.get(item["type"], item["msg"])) for item in error.errors()]
+
+
+def dotted(location: Location) -> str:
+    """A field path as people write it (`a.b.0`); "body" for the whole value."""
+    return ".".join(str(part) for part in location) or "body"
+
+
 def describe_validation_error(error: ValidationError) -> str:
-    """One readable line per problem, naming the field: for HTTP 400s and logs."""
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "body"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
+    """One readable line per problem, naming the field: for tool arguments and logs."""
+    return "; ".join(f"{dotted(where)}: {message}" for where, message in validation_problems(error))
 
 
 MAX_REASON_CHARS = 1_000
@@ -150,6 +164,11 @@ TERMINAL_STATUSES = frozenset(
 )
 
 MAX_QUESTION_CHARS = 32_000
+MIN_DEADLINE_SECONDS, MAX_DEADLINE_SECONDS = 5, 86_400
+MIN_POLL_MS = 50
+DEFAULT_MAX_STEPS = 50
+DEFAULT_HISTORY_EVENT_LIMIT, MIN_HISTORY_EVENT_LIMIT = 400, 20
+"""Limits of a run, declared once: the settings, the request and the plan use them."""
 MAX_INSTRUCTIONS_CHARS = 32_000
 
 
@@ -161,7 +180,9 @@ class RunRequest(Request):
     instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_CHARS)
     tools: list[str] | None = Field(default=None, max_length=128)
     model: str | None = Field(default=None, min_length=1, max_length=256)
-    deadline_seconds: int | None = Field(default=None, ge=5, le=86_400, strict=True)
+    deadline_seconds: int | None = Field(
+        default=None, ge=MIN_DEADLINE_SECONDS, le=MAX_DEADLINE_SECONDS, strict=True
+    )
 
 
 class RunPlan(Stored):
@@ -176,11 +197,13 @@ class RunPlan(Stored):
     instructions: str
     tools: list[str]
     model: str = Field(min_length=1)
-    deadline_seconds: int = Field(ge=1)
-    poll_initial_ms: int = Field(ge=50)
-    poll_max_ms: int = Field(ge=50)
-    max_steps: int = Field(default=50, ge=1)
-    history_event_limit: int = Field(default=400, ge=20)
+    deadline_seconds: int = Field(ge=MIN_DEADLINE_SECONDS, le=MAX_DEADLINE_SECONDS)
+    poll_initial_ms: int = Field(ge=MIN_POLL_MS)
+    poll_max_ms: int = Field(ge=MIN_POLL_MS)
+    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1)
+    history_event_limit: int = Field(
+        default=DEFAULT_HISTORY_EVENT_LIMIT, ge=MIN_HISTORY_EVENT_LIMIT
+    )
     trace_parent: str | None = Field(
         default=None, pattern=r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
     )  # W3C traceparent of the request that started the run (durable_assistant.telemetry)

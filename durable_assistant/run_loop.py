@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 from pydantic import AwareDatetime, Field
 
 from durable_assistant.model import (
+    MIN_DEADLINE_SECONDS,
+    MIN_POLL_MS,
     Backend,
     Model,
     Outcome,
@@ -304,9 +306,9 @@ def salvaged_state(data: Any, now: datetime) -> LoopState:
             instructions="",
             tools=[],
             model="unknown",
-            deadline_seconds=1,
-            poll_initial_ms=50,
-            poll_max_ms=50,
+            deadline_seconds=MIN_DEADLINE_SECONDS,
+            poll_initial_ms=MIN_POLL_MS,
+            poll_max_ms=MIN_POLL_MS,
         )
     return LoopState(
         plan=plan,

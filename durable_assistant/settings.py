@@ -12,7 +12,16 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from durable_assistant.model import Backend
+from durable_assistant.model import (
+    DEFAULT_HISTORY_EVENT_LIMIT,
+    DEFAULT_MAX_STEPS,
+    MAX_DEADLINE_SECONDS,
+    MIN_DEADLINE_SECONDS,
+    MIN_HISTORY_EVENT_LIMIT,
+    MIN_POLL_MS,
+    Backend,
+    validation_problems,
+)
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant. Use the provided functions to answer questions; "
@@ -45,12 +54,14 @@ class Settings(BaseSettings):
     assistant_backend: Backend = Backend.RESPONSES
     assistant_instructions: str = DEFAULT_INSTRUCTIONS
     responses_background: bool = True
-    poll_initial_ms: int = Field(default=250, ge=50, le=60_000)
-    poll_max_ms: int = Field(default=1_000, ge=50, le=300_000)
+    poll_initial_ms: int = Field(default=250, ge=MIN_POLL_MS, le=60_000)
+    poll_max_ms: int = Field(default=1_000, ge=MIN_POLL_MS, le=300_000)
     model_follow_seconds: float = Field(default=FOLLOW_SECONDS, ge=0, le=600)
-    run_deadline_seconds: int = Field(default=600, ge=5, le=86_400)
-    max_steps: int = Field(default=50, ge=1, le=1_000)
-    history_event_limit: int = Field(default=400, ge=50, le=10_000)
+    run_deadline_seconds: int = Field(default=600, ge=MIN_DEADLINE_SECONDS, le=MAX_DEADLINE_SECONDS)
+    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=1_000)
+    history_event_limit: int = Field(
+        default=DEFAULT_HISTORY_EVENT_LIMIT, ge=MIN_HISTORY_EVENT_LIMIT, le=10_000
+    )
 
     # Tools
     tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
@@ -112,8 +123,7 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         problems = [
-            f"{_setting_name(item['loc'])}: "
-            + ("is required but not set" if item["type"] == "missing" else item["msg"])
-            for item in error.errors()
+            f"{_setting_name(where)}: {message}"
+            for where, message in validation_problems(error, {"missing": "is required but not set"})
         ]
         raise SettingsError("invalid app settings: " + "; ".join(problems)) from None
