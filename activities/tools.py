@@ -11,6 +11,7 @@ from typing import Any
 
 from activities.blueprint import bp
 from durable_assistant import service
+from durable_assistant.logging_setup import run_log
 from durable_assistant.model import ToolInvocation
 from durable_assistant.telemetry import traced_activity
 
@@ -22,11 +23,7 @@ logger = logging.getLogger(__name__)
 def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one tool call and return its output for the model."""
     invocation = ToolInvocation.from_json(payload)
-    logger.info(
-        "instance %s: run_tool %s (call %s)",
-        invocation.instance_id,
-        invocation.call.name,
-        invocation.call.call_id,
-        extra={"instance_id": invocation.instance_id},
+    run_log(logger, invocation.instance_id).info(
+        "run_tool %s (call %s)", invocation.call.name, invocation.call.call_id
     )
     return service.run_tool(invocation).to_json()

@@ -19,6 +19,7 @@ from durable_assistant.backends import (
 )
 from durable_assistant.backends.errors import TeardownIncompleteError
 from durable_assistant.composition import AppServices, services
+from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Backend,
     RunHandle,
@@ -51,13 +52,8 @@ def _backend(backend: Backend) -> ModelBackend:
 
 def _logged(operation: str, step: Step) -> Step:
     state = step.state
-    logger.info(
-        "instance %s: %s → %s%s",
-        step.handle.instance_id,
-        operation,
-        state.status.value,
-        f" ({state.reason})" if state.reason else "",
-        extra={"instance_id": step.handle.instance_id},
+    run_log(logger, step.handle.instance_id).info(
+        "%s → %s%s", operation, state.status.value, f" ({state.reason})" if state.reason else ""
     )
     return step
 
@@ -110,12 +106,8 @@ def run_tool(invocation: ToolInvocation) -> ToolResult:
     if call.name not in invocation.allowed_tools:
         allowed = ", ".join(invocation.allowed_tools) or "none"
         text = f"tool {call.name!r} is not available in this run; available tools: {allowed}"
-        logger.warning(
-            "instance %s: refused tool call %s (%s): not allowed",
-            invocation.instance_id,
-            call.call_id,
-            call.name,
-            extra={"instance_id": invocation.instance_id},
+        run_log(logger, invocation.instance_id).warning(
+            "refused tool call %s (%s): not allowed", call.call_id, call.name
         )
         return ToolResult(
             call_id=call.call_id, name=call.name, output=ERROR_PREFIX + text, ok=False

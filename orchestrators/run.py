@@ -26,6 +26,7 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 
 import activities
 from durable_assistant import polling, telemetry
+from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Model,
     Phase,
@@ -85,12 +86,7 @@ class _Run:
     def log(self, message: str, *args: Any) -> None:
         """Log once, not again on every replay, with the instance id."""
         if not self.ctx.is_replaying:
-            logger.info(
-                "instance %s: " + message,
-                self.instance_id,
-                *args,
-                extra={"instance_id": self.instance_id},
-            )
+            run_log(logger, self.instance_id).info(message, *args)
 
     def phase(self, phase: Phase) -> None:
         """Publish the progress (custom status) for `phase`."""

@@ -32,6 +32,7 @@ from durable_assistant.api import (
     tools_listing,
 )
 from durable_assistant.composition import services
+from durable_assistant.logging_setup import run_log
 from durable_assistant.model import FINISHED_STATUSES, RuntimeStatus
 from durable_assistant.openapi import openapi_document
 from durable_assistant.run_loop import CANCEL_EVENT
@@ -93,12 +94,8 @@ async def start_run_http(
     plan = traced_plan(plan)
     instance_id = await client.start_new(ORCHESTRATOR_NAME, client_input=plan.to_json())
     annotate(instance_id, plan)
-    logger.info(
-        "instance %s: started (%s backend, tools %s)",
-        instance_id,
-        plan.backend.value,
-        plan.tools,
-        extra={"instance_id": instance_id},
+    run_log(logger, instance_id).info(
+        "started (%s backend, tools %s)", plan.backend.value, plan.tools
     )
     view = await wait_for_view(req, client, instance_id, wait_seconds)
     if view is None:  # purged already: nothing to show, but it was started
@@ -194,7 +191,7 @@ async def cancel_run_http(
         if "No instance" in text:
             return not_found(instance_id)
         raise
-    logger.info("instance %s: cancel requested", instance_id, extra={"instance_id": instance_id})
+    run_log(logger, instance_id).info("cancel requested")
     body = CancelAccepted(id=instance_id).to_json()
     return json_response(body, 202, headers={"Location": run_links(req.url, instance_id).status})
 

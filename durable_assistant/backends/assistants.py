@@ -30,6 +30,7 @@ from durable_assistant.backends.base import (
 )
 from durable_assistant.backends.errors import model_errors, throttled_state
 from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
+from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Backend,
     RunHandle,
@@ -122,12 +123,8 @@ class AssistantsBackend:
                 )
                 run = raw.parse()
                 handle = handle.model_copy(update={"run_id": run.id})
-                logger.info(
-                    "instance %s: started run %s on thread %s",
-                    instance_id,
-                    run.id,
-                    handle.thread_id,
-                    extra={"instance_id": instance_id},
+                run_log(logger, instance_id).info(
+                    "started run %s on thread %s", run.id, handle.thread_id
                 )
                 return Step(handle=handle, state=self._state(handle, run, raw.headers))
         except RateLimitError as error:
@@ -187,11 +184,8 @@ class AssistantsBackend:
                 r.call_id for r in submit.results
             }:
                 raise
-            logger.info(
-                "instance %s: outputs for run %s were already submitted",
-                handle.instance_id,
-                run_id,
-                extra={"instance_id": handle.instance_id},
+            run_log(logger, handle.instance_id).info(
+                "outputs for run %s were already submitted", run_id
             )
             return current
         return Step(handle=handle, state=self._state(handle, raw.parse(), raw.headers))
@@ -221,11 +215,8 @@ class AssistantsBackend:
                 if seen.resting:
                     break
         except STREAM_BROKEN as error:
-            logger.warning(
-                "instance %s: the run's stream broke (%s); polling the run instead",
-                handle.instance_id,
-                error,
-                extra={"instance_id": handle.instance_id},
+            run_log(logger, handle.instance_id).warning(
+                "the run's stream broke (%s); polling the run instead", error
             )
             if handle.run_id is None:
                 handle = self._adopt_run(handle, error)
@@ -250,12 +241,8 @@ class AssistantsBackend:
         return handle
 
     def _started(self, handle: RunHandle) -> None:
-        logger.info(
-            "instance %s: started run %s on thread %s",
-            handle.instance_id,
-            handle.run_id,
-            handle.thread_id,
-            extra={"instance_id": handle.instance_id},
+        run_log(logger, handle.instance_id).info(
+            "started run %s on thread %s", handle.run_id, handle.thread_id
         )
 
     # -- mapping --
@@ -298,11 +285,8 @@ class AssistantsBackend:
             text = _message_text(message)
             if text:
                 return text
-        logger.warning(
-            "instance %s: run %s completed without an assistant message",
-            handle.instance_id,
-            run.id,
-            extra={"instance_id": handle.instance_id},
+        run_log(logger, handle.instance_id).warning(
+            "run %s completed without an assistant message", run.id
         )
         return ""
 

@@ -24,6 +24,7 @@ from openai import OpenAI, RateLimitError
 from durable_assistant.backends.deletion import delete_object
 from durable_assistant.backends.errors import model_errors, throttled_state
 from durable_assistant.backends.following import NO_FOLLOW, Follow
+from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Backend,
     RunHandle,
@@ -129,32 +130,17 @@ def record_created(
     try:
         recorder.record(obj)
     except Exception:
-        logger.warning(
-            "instance %s: could not record %s %s; deleting it again",
-            instance_id,
-            kind.value,
-            object_id,
-            extra={"instance_id": instance_id},
+        run_log(logger, instance_id).warning(
+            "could not record %s %s; deleting it again", kind.value, object_id
         )
         try:
             delete_object(client, obj)
         except Exception as error:
-            logger.error(
-                "instance %s: %s %s is neither recorded nor deleted: %s",
-                instance_id,
-                kind.value,
-                object_id,
-                error,
-                extra={"instance_id": instance_id},
+            run_log(logger, instance_id).error(
+                "%s %s is neither recorded nor deleted: %s", kind.value, object_id, error
             )
         raise
-    logger.info(
-        "instance %s: created %s %s",
-        instance_id,
-        kind.value,
-        object_id,
-        extra={"instance_id": instance_id},
-    )
+    run_log(logger, instance_id).info("created %s %s", kind.value, object_id)
 
 
 def delete_all(
@@ -194,24 +180,14 @@ def delete_all(
             outcome = delete_object(client, obj)
         except Exception as error:
             failed.append(obj.object_id)
-            logger.warning(
-                "instance %s: could not delete %s %s: %s",
-                instance_id,
-                obj.kind.value,
-                obj.object_id,
-                error,
-                extra={"instance_id": instance_id},
+            run_log(logger, instance_id).warning(
+                "could not delete %s %s: %s", obj.kind.value, obj.object_id, error
             )
             continue
         recorder.mark_deleted(obj.kind, obj.object_id)
         (deleted if outcome == "deleted" else gone).append(obj.object_id)
-    logger.info(
-        "instance %s: teardown deleted %d, already gone %d, failed %d",
-        instance_id,
-        len(deleted),
-        len(gone),
-        len(failed),
-        extra={"instance_id": instance_id},
+    run_log(logger, instance_id).info(
+        "teardown deleted %d, already gone %d, failed %d", len(deleted), len(gone), len(failed)
     )
     return TeardownReport(deleted=deleted, already_gone=gone, failed=failed)
 

@@ -8,6 +8,7 @@ from typing import Literal
 from openai import NotFoundError, OpenAI
 
 from durable_assistant.backends.errors import model_errors
+from durable_assistant.logging_setup import run_log
 from durable_assistant.objects import CreatedObject, ObjectKind
 
 logger = logging.getLogger(__name__)
@@ -33,19 +34,9 @@ def delete_object(client: OpenAI, obj: CreatedObject) -> DeleteOutcome:
             else:
                 client.conversations.delete(obj.object_id)
         except NotFoundError:
-            logger.info(
-                "instance %s: %s %s was already gone",
-                obj.instance_id,
-                obj.kind.value,
-                obj.object_id,
-                extra={"instance_id": obj.instance_id},
+            run_log(logger, obj.instance_id).info(
+                "%s %s was already gone", obj.kind.value, obj.object_id
             )
             return "already_gone"
-    logger.info(
-        "instance %s: deleted %s %s",
-        obj.instance_id,
-        obj.kind.value,
-        obj.object_id,
-        extra={"instance_id": obj.instance_id},
-    )
+    run_log(logger, obj.instance_id).info("deleted %s %s", obj.kind.value, obj.object_id)
     return "deleted"

@@ -38,6 +38,7 @@ from durable_assistant.backends.base import (
     tags_for,
 )
 from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
+from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Backend,
     RunHandle,
@@ -195,12 +196,8 @@ class ResponsesBackend:
         except STREAM_BROKEN as error:
             if created is None:
                 raise
-            logger.warning(
-                "instance %s: the stream of response %s broke (%s); retrieving it instead",
-                handle.instance_id,
-                created,
-                error,
-                extra={"instance_id": handle.instance_id},
+            run_log(logger, handle.instance_id).warning(
+                "the stream of response %s broke (%s); retrieving it instead", created, error
             )
             return self._poll(handle)
         if created is None:
@@ -212,12 +209,8 @@ class ResponsesBackend:
     def _submit(self, handle: RunHandle, submit: SubmitInput, follow: Follow) -> Step:
         earlier = self._answer_of_an_earlier_attempt(handle)
         if earlier is not None:
-            logger.info(
-                "instance %s: outputs for %s were already submitted (response %s)",
-                handle.instance_id,
-                handle.response_id,
-                earlier,
-                extra={"instance_id": handle.instance_id},
+            run_log(logger, handle.instance_id).info(
+                "outputs for %s were already submitted (response %s)", handle.response_id, earlier
             )
             return self._poll(handle.with_response(earlier))
         # `previous_response_id` carries the conversation but not the instructions,

@@ -27,6 +27,7 @@ from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
+from durable_assistant.logging_setup import run_log
 from durable_assistant.model import ToolCall, ToolResult, describe_validation_error
 
 logger = logging.getLogger(__name__)
@@ -215,13 +216,8 @@ class ToolRegistry:
             return _failure(
                 call, text, started=started, max_chars=max_output_chars, instance_id=instance_id
             )
-        logger.info(
-            "instance %s: tool %s (call %s) ok in %d ms",
-            instance_id,
-            tool.name,
-            call.call_id,
-            _elapsed_ms(started),
-            extra={"instance_id": instance_id},
+        run_log(logger, instance_id).info(
+            "tool %s (call %s) ok in %d ms", tool.name, call.call_id, _elapsed_ms(started)
         )
         return ToolResult(
             call_id=call.call_id,
@@ -439,14 +435,12 @@ def _failure(
     error: BaseException | None = None,
 ) -> ToolResult:
     """An error text as the call's output, logged with the instance id."""
-    logger.warning(
-        "instance %s: tool call %s (%s) returned an error: %s",
-        instance_id,
+    run_log(logger, instance_id).warning(
+        "tool call %s (%s) returned an error: %s",
         call.call_id,
         call.name,
         text,
-        exc_info=error if error is not None and not isinstance(error, ToolArgumentError) else None,
-        extra={"instance_id": instance_id},
+        exc_info=None if isinstance(error, ToolArgumentError) else error,
     )
     return ToolResult(
         call_id=call.call_id,
