@@ -54,7 +54,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """Listen socket bound before the app loads, so `--port 0` knows its port."""
+    """Listen socket bound before the app loads, so `--port 0` knows its port.
+
+    The emulator has the same few lines (`emulator.server.bind`): the two stand-ins
+    are standalone tools that share no package, so each keeps its own copy.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets
     # that say they are TCP; without it small answers wait ~40 ms for an ACK.

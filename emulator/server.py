@@ -37,7 +37,11 @@ def build_state(
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket; port 0 picks a free one."""
+    """A listening socket; port 0 picks a free one.
+
+    devhost has the same few lines (`devhost.cli.bind`): the two stand-ins are
+    standalone tools that share no package, so each keeps its own copy.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio only turns Nagle off (TCP_NODELAY) on sockets
     # that say they are TCP, and without it every answer waits ~40 ms for an ACK.
