@@ -1,0 +1,1 @@
+"""Orchestration histories recorded from real runs, replayed by every `make test`."""
