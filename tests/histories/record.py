@@ -4,7 +4,8 @@
     .venv/bin/python -m tests.histories.record cancelled-assistants ...
 
 Each scenario is a real run: the app on devhost, the Azure OpenAI emulator (real
-`openai` SDK over HTTP), Azurite, started here on free loopback ports. When the run has
+`openai` SDK over HTTP), Azurite — the local stack the end-to-end tests use, started
+here on free loopback ports. When the run has
 ended, its history is read from devhost's store exactly as the orchestrator was given
 it, checked against what the scenario expects, and written to
 `tests/histories/<scenario>.json`. Re-record only on purpose: a recorded history
@@ -19,8 +20,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,9 @@ from typing import Any
 import requests
 
 from devhost.store import Store
-from devhost.testing import DevhostProcess, running_devhost
-from emulator.script import DEFAULT_SCRIPT
-from emulator.testing import RunningEmulator, running_emulator
-from tests.e2e.conftest import EMULATOR_KEY, REPO_ROOT, SCRIPTS, SEED_QUESTION, app_settings
-from tests.support.azurite import running_azurite
+from devhost.testing import DevhostProcess
+from localrun.stack import SEED_QUESTION, Stack, running_stack
+from tests.support.app_http import E2E_SETTINGS, REPO_ROOT, SCRIPTS
 
 HERE = Path(__file__).resolve().parent
 
@@ -111,7 +109,7 @@ SCENARIOS = [
         "every attempt of the start fails: torn down, then the orchestration fails",
         seed("responses"),
         {"runtime_status": "Failed"},
-        controls={"faults": [{"fault": "500", "count": 8}]},
+        controls={"faults": [{"fault": "500", "count": 40}]},
     ),
     Scenario(
         "continue-as-new-assistants",
@@ -124,37 +122,9 @@ SCENARIOS = [
 ]
 
 
-@dataclass
-class Stack:
-    emulator: RunningEmulator
-    hosts: dict[bool, DevhostProcess]
-
-
-@contextmanager
-def running_stack(workdir: Path) -> Iterator[Stack]:
-    """Azurite, the emulator and two devhosts (default settings, and long runs)."""
-    with ExitStack() as stack:
-        storage = stack.enter_context(running_azurite(workdir / "azurite"))
-        emulator = stack.enter_context(
-            running_emulator(api_key=EMULATOR_KEY, script=[DEFAULT_SCRIPT, SCRIPTS / "pauses.json"])
-        )
-        settings = app_settings(emulator.url, storage)
-        hosts = {
-            long_run: stack.enter_context(
-                running_devhost(
-                    REPO_ROOT,
-                    data_dir=workdir / f"devhost-{long_run}",
-                    env=settings | (LONG_RUN_SETTINGS if long_run else {}),
-                )
-            )
-            for long_run in (False, True)
-        }
-        yield Stack(emulator, hosts)
-
-
 def run_scenario(stack: Stack, scenario: Scenario) -> dict[str, Any]:
     """Run `scenario` through the API; the recording of its (last) execution."""
-    host = stack.hosts[scenario.long_run]
+    host = stack.app
     before = stack.emulator.config()
     stack.emulator.configure(**scenario.controls)
     try:
@@ -231,15 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.names) - {s.name for s in SCENARIOS}
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; known: {[s.name for s in SCENARIOS]}")
-    with (
-        tempfile.TemporaryDirectory(prefix="record-") as workdir,
-        running_stack(Path(workdir)) as stack,
-    ):
-        for scenario in chosen:
-            recording = run_scenario(stack, scenario)
-            path = HERE / f"{scenario.name}.json"
-            path.write_text(json.dumps(recording, indent=1) + "\n")
-            print(f"{path.relative_to(REPO_ROOT)}: {len(recording['history'])} events", flush=True)
+    for long_run in (False, True):
+        group = [s for s in chosen if s.long_run is long_run]
+        if not group:
+            continue
+        overrides = E2E_SETTINGS | (LONG_RUN_SETTINGS if long_run else {})
+        with (
+            tempfile.TemporaryDirectory(prefix="record-") as workdir,
+            running_stack(
+                Path(workdir), overrides=overrides, scripts=[SCRIPTS / "pauses.json"]
+            ) as stack,
+        ):
+            for scenario in group:
+                recording = run_scenario(stack, scenario)
+                path = HERE / f"{scenario.name}.json"
+                path.write_text(json.dumps(recording, indent=1) + "\n")
+                print(f"{path.relative_to(REPO_ROOT)}: {len(recording['history'])} events")
     return 0
 
 
