@@ -104,7 +104,9 @@ var schedulerSettings = empty(durableTaskSchedulerEndpoint) ? {} : schedulerOver
 // plain loop, docs/bench.md) while threads are free. So the pool matches the limit, and
 // both grow with the instance's memory and vCPUs (512 MB: 0.25, 2048 MB: 1, 4096 MB: 2).
 // Orchestrator episodes are short CPU work (a replay); the same number keeps one busy
-// instance from taking more runs than its activities can serve.
+// instance from taking more runs than its activities can serve. Measured with
+// `python -m bench.concurrency`: throughput stops growing at about 10 per core
+// (docs/deploy.md, Concurrency per instance).
 var concurrencyByMemory = {
   '512': 5
   '2048': 10
