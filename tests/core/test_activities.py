@@ -28,6 +28,7 @@ from tests.support.backends import (
     DEPLOYMENT,
     EMULATOR_KEY,
     SEED_TOOLS,
+    emulator_settings,
     seed_start_input,
 )
 
@@ -112,18 +113,20 @@ def test_malformed_input_raises(activity: object, payload: dict[str, object]) ->
         activity(payload)  # type: ignore[operator]
 
 
+@pytest.mark.parametrize("background", [True, False])
 def test_backend_for_picks_the_backend_and_honours_background(
-    app_env: pytest.MonkeyPatch,
+    emulator: RunningEmulator, clean_env: pytest.MonkeyPatch, background: bool
 ) -> None:
-    root = AppServices(recorder=MemoryRecorder())
+    settings = emulator_settings(emulator.url, responses_background=background)
+    root = AppServices(settings, recorder=MemoryRecorder())
     assert isinstance(backend_for(Backend.ASSISTANTS, root), AssistantsBackend)
     responses = backend_for(Backend.RESPONSES, root)
     assert isinstance(responses, ResponsesBackend)
-    assert responses._background is True
-    app_env.setenv("RESPONSES_BACKGROUND", "false")
-    foreground = backend_for(Backend.RESPONSES, AppServices(recorder=MemoryRecorder()))
-    assert isinstance(foreground, ResponsesBackend)
-    assert foreground._background is False
+
+    step = responses.start(seed_start_input(Backend.RESPONSES))
+    assert step.handle.response_id is not None
+    started = root.clients.responses.responses.retrieve(step.handle.response_id)
+    assert started.background is background
 
 
 # -- end to end through `service`, against the emulator over HTTP ---------------------
