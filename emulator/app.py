@@ -1,7 +1,9 @@
 """The ASGI application: URL forms, auth, faults, dispatch, error rendering.
 
 Order per request: admin prefix (served as is) -> API path -> route -> count ->
-auth -> request latency -> injected fault -> handler.
+api-version (and its APIs) -> auth -> rate-limit budget -> request latency ->
+injected fault -> body (chat parameters of the version) -> handler. Every answer
+carries Azure's headers (emulator/headers.py).
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from emulator import assistants_api, chat, responses_api, runs
+from emulator import assistants_api, chat, responses_api, runs, versions
 from emulator.admin import PREFIX as ADMIN_PREFIX
 from emulator.admin import handle_admin
 from emulator.auth import authorized
@@ -29,6 +31,7 @@ from emulator.errors import (
     server_error,
     unauthorized,
 )
+from emulator.headers import azure_headers, request_tokens
 from emulator.routing import Ctx, Reply, Router
 from emulator.state import EmulatorState
 
@@ -59,20 +62,29 @@ def _hide_dropped_connection_errors() -> None:
         server_log.addFilter(_HideDroppedConnections())
 
 
-def api_path(path: str) -> tuple[str, bool] | None:
-    """The API path behind a URL form, and whether `api-version` is required for it.
+@dataclass(frozen=True)
+class ApiPath:
+    """Where a URL points: the API path, whether it is the v1 form, and the deployment."""
 
-    `/openai/v1/<p>` and `/v1/<p>` (OpenAI client with the v1 base URL) need no
-    api-version; `/openai/<p>` and `/openai/deployments/<d>/<p>` (AzureOpenAI) do.
+    path: str
+    v1: bool
+    deployment: str | None = None
+
+
+def api_path(path: str) -> ApiPath | None:
+    """The API path behind a URL form.
+
+    `/openai/v1/<p>` and `/v1/<p>` are the v1 API (api-version optional: v1 or
+    preview); `/openai/<p>` and `/openai/deployments/<d>/<p>` take dated versions.
     """
     for prefix in ("/openai/v1/", "/v1/"):
         if path.startswith(prefix):
-            return "/" + path[len(prefix) :], False
+            return ApiPath("/" + path[len(prefix) :], v1=True)
     if path.startswith("/openai/deployments/"):
         parts = path.split("/", 4)
-        return ("/" + parts[4], True) if len(parts) == 5 else None
+        return ApiPath("/" + parts[4], v1=False, deployment=parts[3]) if len(parts) == 5 else None
     if path.startswith("/openai/"):
-        return path[len("/openai") :], True
+        return ApiPath(path[len("/openai") :], v1=False)
     return None
 
 
@@ -104,20 +116,21 @@ class EmulatorApp:
         """Answer an API request; None when the connection was dropped on purpose."""
         method = request.method
         fault: str | None = None
+        remaining: tuple[int, int] | None = None
         try:
             resolved = api_path(request.url.path)
-            matched = self.router.match(method, resolved[0]) if resolved else None
+            matched = self.router.match(method, resolved.path) if resolved else None
             if resolved is None or matched is None:
                 self.state.requests[f"{method} (unmatched)"] += 1
                 raise route_not_found()
             route, params = matched
             self.state.requests[f"{method} {route.template}"] += 1
-            if resolved[1] and "api-version" not in request.query_params:
-                raise bad_request(
-                    "Missing required query parameter 'api-version'.", param="api-version"
-                )
+            version = versions.version_for(resolved.v1, request.query_params.get("api-version"))
+            versions.check_route(version, route.template)
             if not authorized(request.headers, self.state.api_key, self.state.token):
                 raise unauthorized()
+            raw = await request.body()
+            remaining = self.state.rate_window.add(self.state.clock(), request_tokens(raw))
             await self._delay(request)
             fault = self.state.pick_fault(method, route.template, request.headers.get(FAULT_HEADER))
             if fault == "drop":
@@ -125,24 +138,28 @@ class EmulatorApp:
                 return None
             if fault is not None and fault not in ("drop_midway", LOST):
                 raise self._fault_error(fault)
+            body = _json_body(raw)
+            if versions.api_of(route.template) is versions.Api.CHAT:
+                versions.check_chat_params(version, body)
             ctx = Ctx(
                 state=self.state,
                 params=params,
                 query=request.query_params,
                 headers=request.headers,
-                body=await _json_body(request),
+                body=body,
                 drop_midway=fault == "drop_midway",
+                deployment=resolved.deployment,
             )
             reply = await route.handler(ctx)
         except ApiError as error:
             if fault == LOST:
                 await _drop(send)
                 return None
-            return _error_response(error)
+            return _error_response(error, remaining)
         if fault == LOST:  # done, but the client never hears of it
             await _drop(send)
             return None
-        return self._reply(reply)
+        return self._reply(reply, remaining)
 
     async def _delay(self, request: Request) -> None:
         asked = request.headers.get(LATENCY_HEADER)
@@ -164,23 +181,23 @@ class EmulatorApp:
             f"Unknown {FAULT_HEADER} {fault!r}: use 429, 500, 503, drop, drop_midway or lost."
         )
 
-    def _reply(self, reply: Reply) -> Response:
+    def _reply(self, reply: Reply, remaining: tuple[int, int] | None) -> Response:
+        headers = {**azure_headers(reply.status, remaining), **reply.headers}
         if reply.stream is not None:
+            reply.stream.headers.update(headers)
             return reply.stream
-        headers = {"x-request-id": str(uuid.uuid4()), **reply.headers}
         poll_after = self.state.controls.poll_after_ms
         if reply.poll_hint and poll_after is not None:
             headers[POLL_HEADER] = str(poll_after)
         return JSONResponse(reply.body, status_code=reply.status, headers=headers)
 
 
-def _error_response(error: ApiError) -> Response:
-    headers = {"x-request-id": str(uuid.uuid4()), **error.headers}
+def _error_response(error: ApiError, remaining: tuple[int, int] | None = None) -> Response:
+    headers = {**azure_headers(error.status, remaining), **error.headers}
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+def _json_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:

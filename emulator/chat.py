@@ -132,7 +132,8 @@ async def create_chat_completion(ctx: Ctx) -> Reply:
     """POST /chat/completions, answered by the script (never by the proxy)."""
     if ctx.body.get("stream"):
         raise bad_request(NO_STREAMING, param="stream")
-    model = str(require_object(ctx.body, "model"))
+    # On a deployment URL the deployment is the model; the v1 form names it in the body.
+    model = str(ctx.body.get("model") or ctx.deployment or require_object(ctx.body, "model"))
     history = chat_to_items(require_object(ctx.body, "messages"))
     check_tool_outputs(history)
     tools = ctx.body.get("tools") or []

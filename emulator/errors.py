@@ -28,6 +28,8 @@ class ApiError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        gateway: bool = False,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -36,15 +38,25 @@ class ApiError(Exception):
         self.param = param
         self.code = code
         self.headers = headers or {}
+        self.gateway = gateway
+        self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
-        """The JSON body the SDK turns into `APIStatusError.body`."""
+        """The JSON body the SDK turns into `APIStatusError.body`.
+
+        Azure's gateway answers (401, 404 of an unknown route, 429, an unknown
+        api-version) carry only `code` and `message`; the model service's own
+        errors have `type` and `param` too, and some more fields (`extra`).
+        """
+        if self.gateway:
+            return {"error": {"code": self.code, "message": self.message}}
         return {
             "error": {
                 "message": self.message,
                 "type": self.type,
                 "param": self.param,
                 "code": self.code,
+                **self.extra,
             }
         }
 
@@ -75,12 +87,12 @@ def invalid_type(param: str, expected: str) -> ApiError:
 
 def unauthorized() -> ApiError:
     """Azure's 401 for a missing or wrong key or token."""
-    return ApiError(401, UNAUTHORIZED_MESSAGE, type_=None, code="401")
+    return ApiError(401, UNAUTHORIZED_MESSAGE, type_=None, code="401", gateway=True)
 
 
 def route_not_found() -> ApiError:
     """Azure's answer to a path (or api-version) it does not serve."""
-    return ApiError(404, "Resource not found", type_=None, code="404")
+    return ApiError(404, "Resource not found", type_=None, code="404", gateway=True)
 
 
 def rate_limited(retry_after: float | None, retry_after_ms: int | None) -> ApiError:
@@ -102,7 +114,7 @@ def rate_limited(retry_after: float | None, retry_after_ms: int | None) -> ApiEr
         "exceeded call rate limit of your current OpenAI S0 pricing tier. "
         f"Please retry after {wait}."
     )
-    return ApiError(429, message, type_=None, code="429", headers=headers)
+    return ApiError(429, message, type_=None, code="429", headers=headers, gateway=True)
 
 
 def server_error(status: int) -> ApiError:

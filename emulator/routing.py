@@ -40,6 +40,7 @@ class Ctx:
     headers: Mapping[str, str]
     body: dict[str, Any]
     drop_midway: bool = False  # a stream answering this request breaks halfway
+    deployment: str | None = None
 
     def query_int(self, name: str, default: int, low: int, high: int) -> int:
         """An integer query parameter within bounds, else the service's 400."""

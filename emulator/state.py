@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from emulator.config import Controls, FaultRule, OutcomeRule
+from emulator.headers import RateWindow
 from emulator.model import Decision, Episode
 from emulator.script import ScriptBook
 
@@ -104,6 +105,7 @@ class EmulatorState:
         self.clock = clock
         self.rng = random.Random(self.controls.seed)  # noqa: S311 - reproducible faults, not secrets
         self.requests: Counter[str] = Counter()
+        self.rate_window = RateWindow()
         self.assistants: dict[str, Json] = {}
         self.threads: dict[str, ThreadRecord] = {}
         self.responses: dict[str, ResponseRecord] = {}
@@ -114,6 +116,7 @@ class EmulatorState:
         self.controls = copy.deepcopy(self._initial_controls)
         self.rng.seed(self.controls.seed)
         self.requests.clear()
+        self.rate_window.clear()
         self.assistants.clear()
         self.threads.clear()
         self.responses.clear()

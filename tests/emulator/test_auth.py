@@ -16,7 +16,7 @@ def test_a_key_is_accepted_in_both_forms_and_checked(
     azure: AzureOpenAI, v1: OpenAI, emu: RunningEmulator
 ) -> None:
     assert azure.beta.assistants.list().data == []  # api-key header
-    assert v1.beta.assistants.list().data == []  # Authorization: Bearer <key>
+    assert v1.conversations.create().object == "conversation"  # Authorization: Bearer <key>
 
     wrong = AzureOpenAI(
         azure_endpoint=emu.url, api_key="wrong", api_version=API_VERSION, max_retries=0

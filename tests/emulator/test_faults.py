@@ -54,7 +54,9 @@ def test_a_429_carries_the_service_headers_and_body(emu: RunningEmulator) -> Non
     assert error.code == "429"
     assert "Please retry after 0.05 seconds" in error.message
     assert isinstance(error.body, dict)
-    assert set(error.body) == {"message", "type", "param", "code"}
+    assert set(error.body) == {"message", "code"}  # the gateway's body: no type, no param
+    assert error.response.headers["x-should-retry"] == "true"
+    assert error.response.headers["x-ratelimit-remaining-requests"] == "0"
 
 
 def test_retry_after_in_seconds_alone_is_honoured(emu: RunningEmulator) -> None:
@@ -219,12 +221,12 @@ def raw_request(emu: RunningEmulator, method: str, path: str) -> tuple[int, byte
 
 
 def test_unknown_paths_and_missing_api_version(emu: RunningEmulator) -> None:
-    status, body = raw_request(emu, "GET", "/openai/nothing-here?api-version=x")
+    status, body = raw_request(emu, "GET", f"/openai/nothing-here?api-version={API_VERSION}")
     assert status == 404
     assert b"Resource not found" in body
     assert emu.counts()["requests"]["GET (unmatched)"] == 1
     status, body = raw_request(emu, "GET", "/openai/assistants")
-    assert status == 400
-    assert b"api-version" in body
-    assert raw_request(emu, "GET", "/openai/v1/assistants")[0] == 200
-    assert raw_request(emu, "GET", "/openai/deployments/gpt/assistants?api-version=x")[0] == 200
+    assert status == 404
+    assert b"Resource not found" in body
+    path = f"/openai/deployments/gpt/assistants?api-version={API_VERSION}"
+    assert raw_request(emu, "GET", path)[0] == 200

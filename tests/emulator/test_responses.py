@@ -13,7 +13,6 @@ from openai.types.responses import Response
 
 from emulator.testing import RunningEmulator
 from tests.support.emulator_sdk import (
-    API_VERSION,
     FLIGHTS,
     KEY,
     QUESTION,
@@ -204,8 +203,10 @@ def test_delete_and_input_items(v1: OpenAI, emu: RunningEmulator) -> None:
         v1.responses.create(model="gpt-4o", previous_response_id=response.id, input="more")
 
 
-def test_the_azure_client_reaches_responses_too(emu: RunningEmulator) -> None:
-    azure = AzureOpenAI(azure_endpoint=emu.url, api_key=KEY, api_version=API_VERSION)
+def test_the_azure_client_reaches_responses_in_a_version_that_has_them(
+    emu: RunningEmulator,
+) -> None:
+    azure = AzureOpenAI(azure_endpoint=emu.url, api_key=KEY, api_version="2025-04-01-preview")
     response = azure.responses.create(model="gpt-4o", input="hi")
     assert response.status == "completed"
     assert emu.counts()["requests"]["POST /responses"] == 1
