@@ -147,6 +147,7 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     INCOMPLETE = "incomplete"
+    CONTENT_FILTERED = "content_filtered"
 
     @property
     def is_terminal(self) -> bool:
@@ -160,6 +161,7 @@ TERMINAL_STATUSES = frozenset(
         RunStatus.CANCELLED,
         RunStatus.EXPIRED,
         RunStatus.INCOMPLETE,
+        RunStatus.CONTENT_FILTERED,
     }
 )
 
@@ -336,6 +338,7 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     INCOMPLETE = "incomplete"
+    CONTENT_FILTERED = "content_filtered"
     DEADLINE_EXCEEDED = "deadline_exceeded"
 
 

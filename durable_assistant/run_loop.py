@@ -65,6 +65,7 @@ _OUTCOME_OF_STATUS = {
     RunStatus.CANCELLED: Outcome.CANCELLED,
     RunStatus.EXPIRED: Outcome.EXPIRED,
     RunStatus.INCOMPLETE: Outcome.INCOMPLETE,
+    RunStatus.CONTENT_FILTERED: Outcome.CONTENT_FILTERED,
 }
 
 

@@ -11,6 +11,14 @@ import json
 import secrets
 from typing import Any
 
+from emulator.content_filter import (
+    FilterRule,
+    answer_flag,
+    check_input,
+    input_texts,
+    prompt_results,
+    results,
+)
 from emulator.errors import NO_STREAMING, bad_request, invalid_type
 from emulator.history import check_tool_outputs, replay
 from emulator.items import input_items, item_text, output_text
@@ -92,12 +100,22 @@ def chat_tools(tools: list[Json]) -> list[Json]:
     return wrapped
 
 
-def completion_body(decision: Decision, model: str, prompt_tokens: int, now: float) -> Json:
-    """A `chat.completion` object carrying the decision."""
+def completion_body(
+    decision: Decision,
+    model: str,
+    prompt_tokens: int,
+    now: float,
+    filtered: FilterRule | None = None,
+) -> Json:
+    """A `chat.completion` object carrying the decision, with Azure's filter results.
+
+    A filtered answer has no content and `finish_reason: "content_filter"`.
+    """
     if decision.is_answer:
-        message: Json = {"role": "assistant", "content": decision.text, "refusal": None}
+        content = None if filtered is not None else decision.text
+        message: Json = {"role": "assistant", "content": content, "refusal": None}
         completion = count_tokens(decision.text)
-        finish = "stop"
+        finish = "content_filter" if filtered is not None else "stop"
     else:
         message = {
             "role": "assistant",
@@ -119,7 +137,16 @@ def completion_body(decision: Decision, model: str, prompt_tokens: int, now: flo
         "object": "chat.completion",
         "created": int(now),
         "model": model,
-        "choices": [{"index": 0, "finish_reason": finish, "logprobs": None, "message": message}],
+        "prompt_filter_results": prompt_results(),
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish,
+                "logprobs": None,
+                "message": message,
+                "content_filter_results": results(filtered),
+            }
+        ],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion,
@@ -136,6 +163,8 @@ async def create_chat_completion(ctx: Ctx) -> Reply:
     model = str(ctx.body.get("model") or ctx.deployment or require_object(ctx.body, "model"))
     history = chat_to_items(require_object(ctx.body, "messages"))
     check_tool_outputs(history)
+    rules = ctx.state.filter_rules()
+    check_input(rules, *input_texts(history))
     tools = ctx.body.get("tools") or []
     if not isinstance(tools, list):
         raise invalid_type("tools", "an array")
@@ -145,7 +174,8 @@ async def create_chat_completion(ctx: Ctx) -> Reply:
     episode = replay(ctx.state, history, None)
     decision = episode.decide(offered, parallel=ctx.body.get("parallel_tool_calls", True))
     prompt = count_tokens("\n".join(item_text(i) or str(i.get("output", "")) for i in history))
-    return Reply(completion_body(decision, model, prompt, ctx.state.clock()))
+    filtered = answer_flag(rules, decision.text, decision.filtered) if decision.is_answer else None
+    return Reply(completion_body(decision, model, prompt, ctx.state.clock(), filtered))
 
 
 ROUTES = [Route("POST", "/chat/completions", create_chat_completion)]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from emulator.content_filter import FilterRule, FilterRuleError
+
 FAULT_KINDS = ("429", "500", "503", "drop", "drop_midway", "lost")
 OUTCOMES = ("failed", "rate_limited", "expired", "incomplete")
 
@@ -116,6 +118,7 @@ class Controls:
     seed: int = 0
     faults: list[FaultRule] = field(default_factory=list)
     outcomes: list[OutcomeRule] = field(default_factory=list)
+    content_filter: list[FilterRule] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The controls as the admin API shows them."""
@@ -190,6 +193,13 @@ def _fault_rule(item: Any) -> FaultRule:
     return FaultRule(fault=str(item["fault"]), count=count, route=route)
 
 
+def _filter_rule(item: Any) -> FilterRule:
+    try:
+        return FilterRule.parse(item)
+    except FilterRuleError as error:
+        raise ConfigError(str(error)) from error
+
+
 def _outcome_rule(item: Any) -> OutcomeRule:
     if isinstance(item, OutcomeRule):
         return item
@@ -215,4 +225,5 @@ _COERCERS: dict[str, Callable[[str, Any], Any]] = {
     "seed": _whole,
     "faults": lambda name, value: [_fault_rule(item) for item in _list(name, value)],
     "outcomes": lambda name, value: [_outcome_rule(item) for item in _list(name, value)],
+    "content_filter": lambda name, value: [_filter_rule(item) for item in _list(name, value)],
 }

@@ -32,6 +32,8 @@ class Decision:
 
     calls: tuple[PlannedCall, ...] = ()
     text: str = ""
+    filtered: str | None = None
+    """The content-filter category the script marked this answer with, if any."""
 
     @property
     def is_answer(self) -> bool:
@@ -88,7 +90,8 @@ class Episode:
             return Decision(text=f"(script {self.script.name} has no more turns)")
         turn = self.script.turns[self.turn]
         if turn.answer is not None:
-            return self._answer(turn.answer)
+            decision = self._answer(turn.answer)
+            return Decision(text=decision.text, filtered=turn.filtered)
         specs = turn.calls[self.issued :]
         if not parallel:
             specs = specs[:1]

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from emulator import conversations_api, stream_responses
+from emulator.content_filter import FILTERED_REASON, answer_flag, check_input, input_texts
 from emulator.errors import ApiError, bad_request, invalid_type
 from emulator.history import check_tool_outputs, replay
 from emulator.items import input_items, item_text, output_items
@@ -136,8 +137,17 @@ def _finish(state: EmulatorState, record: ResponseRecord, decision: Decision | N
         decision = episode.decide(offered, parallel=bool(wire["parallel_tool_calls"]))
         episode.pending = {}
     output = output_items(decision) if decision is not None else record.planned or []
-    wire["output"] = output
     wire["usage"] = _usage(record.history, output)
+    rules = state.filter_rules()
+    if (
+        decision is not None
+        and decision.is_answer
+        and answer_flag(rules, decision.text, decision.filtered)
+    ):
+        wire["status"] = "incomplete"
+        wire["incomplete_details"] = {"reason": FILTERED_REASON}
+        return
+    wire["output"] = output
     limit = wire.get("max_output_tokens")
     if limit is not None and wire["usage"]["output_tokens"] > limit:
         wire["status"] = "incomplete"
@@ -218,6 +228,10 @@ async def create_response(ctx: Ctx) -> Reply:
     before, inherited_script, conversation = _context(ctx, body)
     history = [*before, *given]
     check_tool_outputs(history)
+    prompts, tool_outputs = input_texts(given)
+    if isinstance(body.get("instructions"), str):
+        prompts.append(body["instructions"])
+    check_input(ctx.state.filter_rules(), prompts, tool_outputs)
     tools = _function_tools(body.get("tools"))
     meta = metadata(body)
     script = meta.get(SCRIPT_KEY) or inherited_script

@@ -15,6 +15,13 @@ import math
 from typing import Any
 
 from emulator import stream_runs
+from emulator.content_filter import (
+    FILTERED_REASON,
+    FilterRule,
+    answer_flag,
+    flagged,
+    input_texts,
+)
 from emulator.errors import bad_request, not_found
 from emulator.model import Decision, Episode, count_tokens
 from emulator.pagination import paginate
@@ -79,9 +86,8 @@ def _step(state: EmulatorState, thread: ThreadRecord, run: RunRecord, now: float
     False while an upstream (proxy) model is still thinking: the run stays in progress.
     """
     wire = run.wire
-    outcome, run.outcome = run.outcome, None
-    if outcome is not None:
-        _force(run, outcome, now)
+    rules = state.filter_rules()
+    if _ended_before_the_model(rules, thread, run, now):
         return True
     if state.proxy is None:
         decision = run.planned or run.episode.decide(run.offered, parallel=run.parallel)
@@ -103,10 +109,7 @@ def _step(state: EmulatorState, thread: ThreadRecord, run: RunRecord, now: float
         wire["incomplete_details"] = {"reason": "max_completion_tokens"}
         return True
     if decision.is_answer:
-        message = _message(thread, "assistant", [text_block(decision.text)], now)
-        message.update(assistant_id=wire["assistant_id"], run_id=wire["id"])
-        message_step(run, message["id"], now)
-        _end(run, "completed", now)
+        _answer(thread, run, decision, answer_flag(rules, decision.text, decision.filtered), now)
         return True
     tool_calls_step(run, decision.calls, now)
     wire["status"] = "requires_action"
@@ -177,6 +180,63 @@ def run_items(thread: ThreadRecord, run: RunRecord) -> list[Json]:
             for c in calls
         ]
     return items
+
+
+def _answer(
+    thread: ThreadRecord,
+    run: RunRecord,
+    decision: Decision,
+    filtered: FilterRule | None,
+    now: float,
+) -> None:
+    """Post the answer and complete the run; a filtered answer leaves an empty
+    `incomplete` message and ends the run `incomplete` (reason `content_filter`)."""
+    wire = run.wire
+    content = [] if filtered is not None else [text_block(decision.text)]
+    message = _message(thread, "assistant", content, now)
+    message.update(assistant_id=wire["assistant_id"], run_id=wire["id"])
+    if filtered is not None:
+        message.update(
+            status="incomplete",
+            completed_at=None,
+            incomplete_at=int(now),
+            incomplete_details={"reason": FILTERED_REASON},
+        )
+    message_step(run, message["id"], now)
+    if filtered is not None:
+        _filtered(run, now)
+    else:
+        _end(run, "completed", now)
+
+
+def _ended_before_the_model(
+    rules: list[FilterRule], thread: ThreadRecord, run: RunRecord, now: float
+) -> bool:
+    """End the run before the model's turn when a test forces an outcome or the
+    content filter flags its input; True when it ended."""
+    outcome, run.outcome = run.outcome, None
+    if outcome is not None:
+        _force(run, outcome, now)
+        return True
+    if _input_flagged(rules, thread, run):
+        _filtered(run, now)
+        return True
+    return False
+
+
+def _input_flagged(rules: list[FilterRule], thread: ThreadRecord, run: RunRecord) -> bool:
+    """True when the filter flags the run's prompt (instructions, user text) or a tool output."""
+    if not rules:
+        return False
+    prompts, outputs = input_texts(run_items(thread, run))
+    prompts.append(run.wire["instructions"] or "")
+    return bool(flagged(rules, "prompt", prompts) or flagged(rules, "tool_output", outputs))
+
+
+def _filtered(run: RunRecord, now: float) -> None:
+    """End a run the way Azure ends one its content filter stopped."""
+    _end(run, "incomplete", now)
+    run.wire["incomplete_details"] = {"reason": FILTERED_REASON}
 
 
 def _force(run: RunRecord, outcome: str, now: float) -> None:

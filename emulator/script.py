@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.content_filter import CATEGORIES, FilterRule, FilterRuleError
+
 SCRIPTS_DIR = Path(__file__).parent / "scripts"
 DEFAULT_SCRIPT = SCRIPTS_DIR / "seed.json"
 DEFAULT_FALLBACK = "I have no script for this question: {{question}}"
@@ -47,6 +49,7 @@ class Turn:
 
     calls: tuple[CallSpec, ...] = ()
     answer: str | None = None
+    filtered: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class ScriptBook:
 
     scripts: list[Script] = field(default_factory=list)
     fallback: str = DEFAULT_FALLBACK
+    filters: list[FilterRule] = field(default_factory=list)
 
     @classmethod
     def load(cls, paths: Iterable[Path | str] | None = None) -> ScriptBook:
@@ -103,6 +107,13 @@ class ScriptBook:
             self.scripts.extend(parse_script(item) for item in data["scripts"])
         elif "turns" in data:
             self.scripts.append(parse_script({"name": default_name, **data}))
+        rules = data.get("content_filter", [])
+        if not isinstance(rules, list):
+            raise ScriptError(f"{default_name}: 'content_filter' must be a list of rules")
+        try:
+            self.filters.extend(FilterRule.parse(rule) for rule in rules)
+        except FilterRuleError as error:
+            raise ScriptError(f"{default_name}: {error}") from error
         if "fallback" in data:
             if not isinstance(data["fallback"], str):
                 raise ScriptError(f"{default_name}: 'fallback' must be a string")
@@ -148,7 +159,10 @@ def _parse_turn(script: str, index: int, data: Any) -> Turn:
     if "answer" in data:
         if not isinstance(data["answer"], str):
             raise ScriptError(f"{where}: 'answer' must be a string")
-        return Turn(answer=data["answer"])
+        filtered = data.get("filtered")
+        if filtered is not None and filtered not in CATEGORIES:
+            raise ScriptError(f"{where}: 'filtered' is one of {CATEGORIES}")
+        return Turn(answer=data["answer"], filtered=filtered)
     items = data["call"] if isinstance(data["call"], list) else [data["call"]]
     calls: list[CallSpec] = []
     for item in items:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from emulator.config import Controls, FaultRule, OutcomeRule
+from emulator.content_filter import FilterRule
 from emulator.headers import RateWindow
 from emulator.model import Decision, Episode
 from emulator.script import ScriptBook
@@ -171,6 +172,10 @@ class EmulatorState:
         if self.controls.run_expire_rate > 0 and self.rng.random() < self.controls.run_expire_rate:
             return "expired"
         return None
+
+    def filter_rules(self) -> list[FilterRule]:
+        """The content-filter rules in force: the control's, then the scripts'."""
+        return [*self.controls.content_filter, *self.book.filters]
 
     def model_delay(self) -> float:
         """Seconds the model takes for one turn, drawn from the latency control."""

@@ -28,6 +28,13 @@ from durable_assistant.backends.base import (
     record_created,
     tags_for,
 )
+from durable_assistant.backends.content_filter import (
+    ANSWER,
+    FILTERED,
+    QUESTION,
+    TOOL_OUTPUT,
+    filtered_state,
+)
 from durable_assistant.backends.errors import model_errors, throttled_state
 from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
 from durable_assistant.logging_setup import run_log
@@ -268,6 +275,9 @@ class AssistantsBackend:
         if run.status == "completed":
             answer = self._answer(handle, run) if answer is None else answer
             return RunState(status=RunStatus.COMPLETED, answer=answer, usage=_usage(run))
+        details = run.incomplete_details
+        if run.status == "incomplete" and details is not None and details.reason == FILTERED:
+            return filtered_state(self._what_was_filtered(run), usage=_usage(run))
         ended = _end_state(run)
         if ended is not None:
             return ended
@@ -289,6 +299,21 @@ class AssistantsBackend:
             "run %s completed without an assistant message", run.id
         )
         return ""
+
+    def _what_was_filtered(self, run: Run) -> str:
+        """Azure names no culprit on a filtered run: an incomplete answer message means
+        the answer; a tool-calls step means a tool output; else the question."""
+        messages = self._client.beta.threads.messages.list(
+            run.thread_id, run_id=run.id, order="desc", limit=ANSWER_SEARCH_LIMIT
+        )
+        for message in messages.data:
+            details = message.incomplete_details
+            if details is not None and details.reason == FILTERED:
+                return ANSWER
+        steps = self._client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id)
+        if any(step.type == "tool_calls" for step in steps.data):
+            return TOOL_OUTPUT
+        return QUESTION
 
     def _record(self, kind: ObjectKind, object_id: str, instance_id: str) -> None:
         record_created(

@@ -37,6 +37,15 @@ from durable_assistant.backends.base import (
     record_created,
     tags_for,
 )
+from durable_assistant.backends.content_filter import (
+    ANSWER,
+    FILTERED,
+    QUESTION,
+    TOOL_OUTPUT,
+    filtered_categories,
+    filtered_state,
+    is_filtered_request,
+)
 from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
@@ -145,33 +154,39 @@ class ResponsesBackend:
     ) -> Step:
         """Create one response of the chain and record it before anything else."""
         tools = [function_tool(d) for d in self._registry.definitions(tool_names)]
-        if follow.enabled and self._background:
-            stream = self._client.responses.create(
+        try:
+            if follow.enabled and self._background:
+                stream = self._client.responses.create(
+                    model=model,
+                    instructions=instructions,
+                    input=request,
+                    tools=tools,
+                    background=True,
+                    store=True,
+                    stream=True,
+                    metadata=tags_for(handle.instance_id),
+                    previous_response_id=previous_response_id if previous_response_id else omit,
+                )
+                return self._follow(handle, stream, follow)
+            raw = self._client.responses.with_raw_response.create(
                 model=model,
                 instructions=instructions,
                 input=request,
                 tools=tools,
-                background=True,
+                background=self._background,
                 store=True,
-                stream=True,
                 metadata=tags_for(handle.instance_id),
                 previous_response_id=previous_response_id if previous_response_id else omit,
             )
-            return self._follow(handle, stream, follow)
-        raw = self._client.responses.with_raw_response.create(
-            model=model,
-            instructions=instructions,
-            input=request,
-            tools=tools,
-            background=self._background,
-            store=True,
-            metadata=tags_for(handle.instance_id),
-            previous_response_id=previous_response_id if previous_response_id else omit,
-        )
-        response = raw.parse()
-        self._record(response.id, handle.instance_id)
-        handle = handle.with_response(response.id)
-        return Step(handle=handle, state=self._state(response, raw.headers))
+            response = raw.parse()
+            self._record(response.id, handle.instance_id)
+            handle = handle.with_response(response.id)
+            return Step(handle=handle, state=self._state(response, raw.headers))
+        except BadRequestError as error:
+            if not is_filtered_request(error):
+                raise
+            what = TOOL_OUTPUT if previous_response_id else QUESTION
+            return Step(handle=handle, state=filtered_state(what, filtered_categories(error)))
 
     def _poll(self, handle: RunHandle) -> Step:
         raw = self._client.responses.with_raw_response.retrieve(_response_id(handle))
@@ -289,13 +304,7 @@ class ResponsesBackend:
                 status=RunStatus.CANCELLED, reason="the response was cancelled", usage=usage
             )
         if status == "incomplete":
-            details = response.incomplete_details
-            why = details.reason if details and details.reason else "unknown reason"
-            return RunState(
-                status=RunStatus.INCOMPLETE,
-                reason=f"the response stopped early: {why}",
-                usage=usage,
-            )
+            return _incomplete_state(response, usage)
         return RunState(status=RunStatus.PENDING, poll_after_ms=poll_after_ms(headers))
 
     def _record(self, response_id: str, instance_id: str) -> None:
@@ -307,6 +316,17 @@ class ResponsesBackend:
             instance_id=instance_id,
             backend=self.backend,
         )
+
+
+def _incomplete_state(response: Response, usage: Usage | None) -> RunState:
+    """An incomplete response: stopped by the content filter, or early for another reason."""
+    details = response.incomplete_details
+    why = details.reason if details and details.reason else "unknown reason"
+    if why == FILTERED:
+        return filtered_state(ANSWER, usage=usage)
+    return RunState(
+        status=RunStatus.INCOMPLETE, reason=f"the response stopped early: {why}", usage=usage
+    )
 
 
 def _response_id(handle: RunHandle) -> str:
