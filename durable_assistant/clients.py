@@ -80,7 +80,7 @@ def build_clients(settings: Settings, credential: TokenCredential | None = None)
         logger.info("Azure OpenAI at %s: using the API key (local/dev only)", settings.endpoint)
         return ModelClients(
             assistants=_assistants_client(settings, api_key=secret),
-            responses=_responses_client(settings, secret),
+            responses=_responses_client(settings, secret, {"api-key": secret}),
         )
     if credential is None:
         credential = build_credential(settings)
@@ -112,11 +112,20 @@ def _assistants_client(
     )
 
 
-def _responses_client(settings: Settings, api_key: str | Callable[[], str]) -> OpenAI:
-    """The v1 endpoint takes the key, or a bearer token, as `Authorization: Bearer`."""
+def _responses_client(
+    settings: Settings,
+    api_key: str | Callable[[], str],
+    headers: dict[str, str] | None = None,
+) -> OpenAI:
+    """The v1 endpoint takes the key, or a bearer token, as `Authorization: Bearer`.
+
+    With the key it is also sent as `api-key` (which v1 takes too), so a refusal
+    can tell the key from a managed-identity token (backends/errors.py).
+    """
     return OpenAI(
         base_url=f"{settings.endpoint}/openai/v1/",
         api_key=api_key,
+        default_headers=headers,
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_seconds,
     )

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from emulator import assistants_api, chat, responses_api, runs, versions
 from emulator.admin import PREFIX as ADMIN_PREFIX
 from emulator.admin import handle_admin
-from emulator.auth import authorized
+from emulator.auth import refusal
 from emulator.config import ConfigError, Latency
 from emulator.errors import (
     ApiError,
@@ -29,9 +29,9 @@ from emulator.errors import (
     rate_limited,
     route_not_found,
     server_error,
-    unauthorized,
 )
 from emulator.headers import azure_headers, request_tokens
+from emulator.identity import IDENTITY_PATH, token_answer
 from emulator.routing import Ctx, Reply, Router
 from emulator.state import EmulatorState
 
@@ -107,10 +107,27 @@ class EmulatorApp:
         request = Request(scope, receive)
         if request.url.path.startswith(ADMIN_PREFIX):
             response: Response | None = await handle_admin(self.state, request)
+        elif request.url.path == IDENTITY_PATH and self.state.token is not None:
+            response = self._identity(request)
         else:
             response = await self._serve(request, send)
         if response is not None:
             await response(scope, receive, send)
+
+    def _identity(self, request: Request) -> Response:
+        """The managed-identity token endpoint (see emulator/identity.py)."""
+        state = self.state
+        assert state.token is not None
+        state.requests[f"GET {IDENTITY_PATH}"] += 1
+        status, body = token_answer(
+            state.token,
+            state.identity_header or state.token,
+            query=request.query_params,
+            headers=request.headers,
+            now=state.clock(),
+            lifetime_seconds=state.controls.token_lifetime_seconds,
+        )
+        return JSONResponse(body, status_code=status)
 
     async def _serve(self, request: Request, send: Send) -> Response | None:
         """Answer an API request; None when the connection was dropped on purpose."""
@@ -127,8 +144,11 @@ class EmulatorApp:
             self.state.requests[f"{method} {route.template}"] += 1
             version = versions.version_for(resolved.v1, request.query_params.get("api-version"))
             versions.check_route(version, route.template)
-            if not authorized(request.headers, self.state.api_key, self.state.token):
-                raise unauthorized()
+            refused = refusal(
+                request.headers, self.state.api_key, self.state.token, self.state.clock()
+            )
+            if refused is not None:
+                raise refused
             raw = await request.body()
             remaining = self.state.rate_window.add(self.state.clock(), request_tokens(raw))
             await self._delay(request)

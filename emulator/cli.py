@@ -32,6 +32,7 @@ _CONTROL_OPTIONS = (
     ("run_expire_rate", "probability that a run expires"),
     ("poll_after_ms", "send openai-poll-after-ms with this value on runs and responses"),
     ("run_expiry_seconds", "seconds after creation before an unfinished run expires"),
+    ("token_lifetime_seconds", "lifetime of the tokens the identity endpoint issues"),
     ("seed", "seed of the random faults and latencies"),
 )
 
@@ -45,7 +46,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--api-key", help="require this key (api-key header or Bearer)")
-    parser.add_argument("--token", help="require this bearer token")
+    parser.add_argument(
+        "--token",
+        help="require this bearer token, or one the identity endpoint issued (signed with it)",
+    )
+    parser.add_argument(
+        "--identity-header",
+        help="serve /_identity/token to callers sending this X-IDENTITY-HEADER (default: --token)",
+    )
     parser.add_argument(
         "--script",
         action="append",
@@ -80,7 +88,12 @@ async def _serve(args: argparse.Namespace) -> None:
             api_version=args.proxy_api_version,
         )
     state = build_state(
-        api_key=args.api_key, token=args.token, script=args.script, proxy=proxy, **_controls(args)
+        api_key=args.api_key,
+        token=args.token,
+        identity_header=args.identity_header,
+        script=args.script,
+        proxy=proxy,
+        **_controls(args),
     )
     sock = bind(args.host, args.port)
     server = make_server(state, args.log_level)

@@ -115,6 +115,7 @@ class Controls:
     run_expire_rate: float = 0.0
     poll_after_ms: int | None = None
     run_expiry_seconds: float = 600.0
+    token_lifetime_seconds: float = 86_400.0
     seed: int = 0
     faults: list[FaultRule] = field(default_factory=list)
     outcomes: list[OutcomeRule] = field(default_factory=list)
@@ -222,6 +223,7 @@ _COERCERS: dict[str, Callable[[str, Any], Any]] = {
     "retry_after_ms": _whole,
     "poll_after_ms": _whole,
     "run_expiry_seconds": _number,
+    "token_lifetime_seconds": _number,
     "seed": _whole,
     "faults": lambda name, value: [_fault_rule(item) for item in _list(name, value)],
     "outcomes": lambda name, value: [_outcome_rule(item) for item in _list(name, value)],

@@ -19,6 +19,7 @@ def build_state(
     *,
     api_key: str | None = None,
     token: str | None = None,
+    identity_header: str | None = None,
     script: str | Path | list[str | Path] | None = None,
     proxy: ProxySettings | None = None,
     **controls: Any,
@@ -32,6 +33,7 @@ def build_state(
         ScriptBook.load(paths),
         api_key=api_key,
         token=token,
+        identity_header=identity_header,
         proxy=ProxyModel(proxy) if proxy is not None else None,
     )
 

@@ -94,6 +94,7 @@ class EmulatorState:
         *,
         api_key: str | None = None,
         token: str | None = None,
+        identity_header: str | None = None,
         proxy: ProxyModel | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -102,6 +103,7 @@ class EmulatorState:
         self.book = book or ScriptBook.load()
         self.api_key = api_key
         self.token = token
+        self.identity_header = identity_header
         self.proxy = proxy
         self.clock = clock
         self.rng = random.Random(self.controls.seed)  # noqa: S311 - reproducible faults, not secrets

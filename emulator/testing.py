@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from emulator.identity import IDENTITY_PATH
 from emulator.proxy import ProxySettings
 from emulator.server import base_url, bind, build_state, make_server
 from emulator.state import EmulatorState
@@ -80,19 +81,35 @@ class RunningEmulator(AdminClient):
         super().__init__(url)
         self.state = state
 
+    @property
+    def identity_env(self) -> dict[str, str]:
+        """`IDENTITY_ENDPOINT` and `IDENTITY_HEADER` for azure-identity (needs `token=`)."""
+        secret = self.state.identity_header or self.state.token
+        if secret is None:
+            raise RuntimeError("start the emulator with token= to serve managed identity")
+        return {"IDENTITY_ENDPOINT": self.url + IDENTITY_PATH, "IDENTITY_HEADER": secret}
+
 
 @contextmanager
 def running_emulator(
     *,
     api_key: str | None = None,
     token: str | None = None,
+    identity_header: str | None = None,
     script: str | Path | list[str | Path] | None = None,
     proxy: ProxySettings | None = None,
     host: str = "127.0.0.1",
     **controls: Any,
 ) -> Iterator[RunningEmulator]:
     """Serve an emulator on a free port for the duration of the block."""
-    state = build_state(api_key=api_key, token=token, script=script, proxy=proxy, **controls)
+    state = build_state(
+        api_key=api_key,
+        token=token,
+        identity_header=identity_header,
+        script=script,
+        proxy=proxy,
+        **controls,
+    )
     sock = bind(host, 0)
     server = make_server(state)
     thread = threading.Thread(

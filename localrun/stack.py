@@ -8,6 +8,7 @@ everywhere; each caller only adds what it needs (`overrides`).
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 from devhost.testing import DevhostProcess
 from durable_assistant.settings import Settings
 from durable_assistant.tools.builtin import SEED_QUESTION
+from emulator.identity import IDENTITY_PATH
 from emulator.script import DEFAULT_SCRIPT
 from emulator.testing import AdminClient
 from localrun.azurite import REPO_ROOT, AzuritePorts, connection_string, start_azurite
@@ -28,6 +30,7 @@ __all__ = [
 ]  # fmt: skip
 
 EMULATOR_KEY = "local-emulator-key"  # the local emulator's own key; no real service accepts it
+"""For clients that call the emulator directly; the app itself uses its managed identity."""
 DEPLOYMENT = "gpt-5.4-mini"
 """The deployment name the app asks the local emulator for (the documented default model)."""
 
@@ -35,13 +38,23 @@ API_VERSION: str = Settings.model_fields["openai_api_version"].default
 """The Assistants API version the app uses by default (clients of the stack use it too)."""
 
 
-def app_settings(storage: str, model_url: str | None = None, **overrides: str) -> dict[str, str]:
+def app_settings(
+    storage: str,
+    model_url: str | None = None,
+    identity: Mapping[str, str] | None = None,
+    **overrides: str,
+) -> dict[str, str]:
     """The app settings of the local stack: Azurite, a daily purge, and the emulator at
-    `model_url` (with its key); without it, `overrides` name the model service."""
+    `model_url`; without it, `overrides` name the model service.
+
+    No API key: the app authenticates with its managed identity, as in Azure, through
+    the App Service identity endpoint the emulator serves (`identity`: IDENTITY_ENDPOINT
+    and IDENTITY_HEADER, which DefaultAzureCredential reads).
+    """
     model = {} if model_url is None else {
         "AZURE_OPENAI_ENDPOINT": model_url,
-        "AZURE_OPENAI_API_KEY": EMULATOR_KEY,
         "AZURE_OPENAI_DEPLOYMENT": DEPLOYMENT,
+        **(identity or {}),
     }  # fmt: skip
     return {
         "FUNCTIONS_WORKER_RUNTIME": "python",
@@ -69,25 +82,33 @@ def running_azurite(
 class EmulatorProcess(AdminClient):
     """The emulator as a child process, with its admin API (controls, live objects)."""
 
-    def __init__(self, process: ReadyProcess, url: str) -> None:
+    def __init__(self, process: ReadyProcess, url: str, identity_header: str) -> None:
         super().__init__(url)
         self.process = process
+        self.identity_env = {
+            "IDENTITY_ENDPOINT": url + IDENTITY_PATH,
+            "IDENTITY_HEADER": identity_header,
+        }
+        """Where the app's managed identity gets its tokens (the emulator accepts them)."""
 
 
 @contextmanager
 def running_model(
     *args: str, scripts: Sequence[Path] = (), echo: bool = False
 ) -> Iterator[EmulatorProcess]:
-    """The emulator (the seed script plus `scripts`) on a free port, requiring EMULATOR_KEY."""
+    """The emulator (the seed script plus `scripts`) on a free port, requiring EMULATOR_KEY
+    or a token of its managed-identity endpoint (fresh secrets for each start)."""
     script_args = [a for path in [DEFAULT_SCRIPT, *scripts] for a in ("--script", str(path))]
+    identity_header = secrets.token_urlsafe(24)
     argv = [sys.executable, "-m", "emulator", "--host", "127.0.0.1", "--port", str(free_port()),
-            "--api-key", EMULATOR_KEY, *script_args, *args]  # fmt: skip
+            "--api-key", EMULATOR_KEY, "--token", secrets.token_urlsafe(24),
+            "--identity-header", identity_header, *script_args, *args]  # fmt: skip
     process = ReadyProcess(
         "emulator", argv, ready=r"emulator listening on (\S+)", cwd=REPO_ROOT, echo=echo
     )
     try:
         url = process.wait_ready(30).group(1)
-        yield EmulatorProcess(process, url)
+        yield EmulatorProcess(process, url, identity_header)
     finally:
         process.stop()
 
@@ -134,7 +155,12 @@ def running_stack(
         model = None
         if not real_model:
             model = stack.enter_context(running_model(*model_args, scripts=scripts))
-        settings = app_settings(storage, model.url if model else None, **(overrides or {}))
+        settings = app_settings(
+            storage,
+            model.url if model else None,
+            model.identity_env if model else None,
+            **(overrides or {}),
+        )
         app = DevhostProcess(app_dir, data_dir / "devhost", env=settings, port=port, echo=echo)
         stack.callback(app.stop)
         app.start_process()

@@ -98,14 +98,30 @@ def throttled_state(error: RateLimitError) -> RunState:
     )
 
 
-def credentials_message(status_code: int | None, detail: str) -> str:
-    """What to check when the service refuses us (no secret, no traceback)."""
+def credentials_message(status_code: int | None, detail: str, *, identity: bool) -> str:
+    """What to check when the service refuses us (no secret, no traceback).
+
+    `identity`: the request carried a managed-identity token, not the API key.
+    """
     code = f" ({status_code})" if status_code is not None else ""
+    if identity:
+        return (
+            f"Azure OpenAI refused the managed identity's token{code}: check the identity's "
+            "role ('Cognitive Services OpenAI User' on the resource) and AZURE_CLIENT_ID for "
+            f"a user-assigned identity. The service said: {detail}"
+        )
     return (
-        f"Azure OpenAI refused the credentials{code}: check AZURE_OPENAI_API_KEY or the "
-        "managed identity's role ('Cognitive Services OpenAI User' on the resource; "
-        f"AZURE_CLIENT_ID for a user-assigned identity). The service said: {detail}"
+        f"Azure OpenAI refused the API key{code}: check AZURE_OPENAI_API_KEY (or leave it "
+        f"unset to use the managed identity). The service said: {detail}"
     )
+
+
+def sent_an_api_key(error: APIStatusError) -> bool:
+    """True when the refused request carried the API key (`api-key`), not a token.
+
+    Both clients send `api-key` when they use the key (clients.py), and only then.
+    """
+    return "api-key" in error.request.headers
 
 
 @contextmanager
@@ -118,7 +134,9 @@ def model_errors(operation: str) -> Iterator[None]:
         yield
     except (AuthenticationError, PermissionDeniedError) as error:
         raise CredentialsRejectedError(
-            credentials_message(error.status_code, service_message(error))
+            credentials_message(
+                error.status_code, service_message(error), identity=not sent_an_api_key(error)
+            )
         ) from None
     except ClientAuthenticationError as error:
         raise CredentialsRejectedError(

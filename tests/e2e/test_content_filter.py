@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from devhost.testing import DevhostProcess
-from emulator.testing import RunningEmulator
+from emulator.testing import AdminClient
 from tests.e2e.conftest import SEED_QUESTION, run_status, start_run
 
 CASES = [
@@ -27,7 +27,7 @@ CASES = [
 @pytest.mark.parametrize(("rule", "named", "tool_calls"), CASES)
 def test_a_filtered_run_ends_content_filtered_and_leaves_nothing(
     app: DevhostProcess,
-    model: RunningEmulator,
+    model: AdminClient,
     backend: str,
     rule: dict[str, str],
     named: str,

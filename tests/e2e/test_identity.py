@@ -1,0 +1,21 @@
+"""The app in this suite runs as in Azure: managed identity, no API key."""
+
+from __future__ import annotations
+
+from devhost.testing import DevhostProcess
+from emulator.identity import IDENTITY_PATH
+from emulator.testing import AdminClient
+from tests.e2e.conftest import SEED_QUESTION, start_run
+
+
+def test_the_app_authenticates_with_its_managed_identity(
+    app: DevhostProcess, model: AdminClient, settings: dict[str, str]
+) -> None:
+    assert "AZURE_OPENAI_API_KEY" not in settings
+    assert settings["IDENTITY_ENDPOINT"].endswith(IDENTITY_PATH)
+
+    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"}, wait=60)
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["outcome"] == "completed"
+    assert model.counts()["requests"][f"GET {IDENTITY_PATH}"] >= 1
