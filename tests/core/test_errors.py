@@ -77,12 +77,25 @@ def test_refused_credentials_read_clearly_without_a_traceback_or_secret(
         raise status_error(cls, code, "Access denied due to invalid subscription key.")
     error = raised.value
     message = str(error)
-    assert message.startswith(f"Azure OpenAI refused the credentials ({code}): check ")
-    assert "AZURE_OPENAI_API_KEY" in message and "managed identity" in message
+    assert message.startswith(f"Azure OpenAI refused the API key ({code}): check ")
+    assert "AZURE_OPENAI_API_KEY" in message
     assert "Access denied due to invalid subscription key." in message
     assert error.__cause__ is None and error.__suppress_context__
     shown = "".join(traceback.format_exception_only(error))
     assert SECRET not in shown and "Traceback" not in shown
+
+
+def test_a_refused_token_names_the_identity_not_a_key() -> None:
+    body: dict[str, Any] = {"error": {"code": "401", "message": "Access token ... expired."}}
+    request = httpx2.Request("POST", URL, headers={"authorization": "Bearer eyJ.x.y"})
+    response = httpx2.Response(401, json=body, request=request)
+    refused = openai.AuthenticationError("401", response=response, body=body["error"])
+    with pytest.raises(CredentialsRejectedError) as raised, model_errors("starting"):
+        raise refused
+    message = str(raised.value)
+    assert message.startswith("Azure OpenAI refused the managed identity's token (401)")
+    assert "Cognitive Services OpenAI User" in message
+    assert "AZURE_OPENAI_API_KEY" not in message
 
 
 def test_a_credential_that_cannot_get_a_token_reads_clearly() -> None:
