@@ -123,9 +123,10 @@ def _finish(state: EmulatorState, record: ResponseRecord, decision: Decision | N
     if outcome in ("failed", "expired"):
         _fail(wire, "server_error", "The model failed to produce a response.")
         return
-    if outcome == "incomplete":
+    if outcome in ("incomplete", FILTERED_REASON):
         wire["status"] = "incomplete"
-        wire["incomplete_details"] = {"reason": "max_output_tokens"}
+        reason = FILTERED_REASON if outcome == FILTERED_REASON else "max_output_tokens"
+        wire["incomplete_details"] = {"reason": reason}
         return
     if decision is None and state.proxy is not None:
         decision = _proxy_decision(state, record)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator import responses_api
+from emulator.content_filter import FILTERED_REASON, answer_flag
 from emulator.errors import ApiError
 from emulator.history import replay
 from emulator.items import output_items
@@ -105,6 +106,9 @@ def _plan(state: EmulatorState, record: ResponseRecord, timeline: Timeline) -> N
         offered = set()
     decision = episode.decide(offered, parallel=bool(wire["parallel_tool_calls"]))
     episode.pending = {}
+    if decision.is_answer and answer_flag(state.filter_rules(), decision.text, decision.filtered):
+        record.outcome = FILTERED_REASON  # no output: it ends incomplete (content_filter)
+        return
     record.planned = output_items(decision)
     events = _item_events(record.planned)
     started = state.clock()

@@ -41,9 +41,8 @@ def test_a_filtered_run_ends_content_filtered_and_leaves_nothing(
     result = reply.json()
     assert result["outcome"] == "content_filtered", result
     assert result["answer"] is None
-    assert f"content filter stopped the run: {named} was filtered" in result["reason"]
+    assert f"content filter stopped the run: {named} was filtered" in result["error"]
     assert len(result["tool_calls"]) == tool_calls
-    status = run_status(app.url, result["handle"]["instance_id"])
+    status = run_status(app.url, result["id"])
     assert (status["runtime_status"], status["outcome"]) == ("Completed", "content_filtered")
-    assert named in status["error"]
     assert set(model.live().values()) == {0}
