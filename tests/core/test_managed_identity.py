@@ -14,7 +14,7 @@ from durable_assistant.composition import AppServices, use_services
 from durable_assistant.model import Backend, RunStatus
 from emulator.identity import REFUSED_BEARER_MESSAGE
 from emulator.testing import RunningEmulator, running_emulator
-from tests.core.conftest import DEPLOYMENT, seed_start_input
+from tests.support.backends import DEPLOYMENT, seed_start_input
 
 BACKENDS = pytest.mark.parametrize("kind", list(Backend), ids=lambda b: b.value)
 

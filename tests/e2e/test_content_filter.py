@@ -10,7 +10,7 @@ import pytest
 
 from devhost.testing import DevhostProcess
 from emulator.testing import AdminClient
-from tests.e2e.conftest import SEED_QUESTION, run_status, start_run
+from tests.support.app_http import SEED_QUESTION, run_status, start_run
 
 CASES = [
     (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from devhost.testing import DevhostProcess
 from emulator.identity import IDENTITY_PATH
 from emulator.testing import AdminClient
-from tests.e2e.conftest import SEED_QUESTION, start_run
+from tests.support.app_http import SEED_QUESTION, start_run
 
 
 def test_the_app_authenticates_with_its_managed_identity(

@@ -11,13 +11,13 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from emulator.testing import RunningEmulator, running_emulator
-from tests.emulator.conftest import (
+from tests.emulator.test_runs import answer, retrieve, start
+from tests.support.emulator_sdk import (
     KEY,
     QUESTION,
     RESPONSE_TOOLS,
     run_tool,
 )
-from tests.emulator.test_runs import answer, retrieve, start
 
 PROMPT = {"target": "prompt", "pattern": "(?i)flights", "category": "violence"}
 TOOL_OUTPUT = {"target": "tool_output", "pattern": "cat_born_date", "category": "hate"}

@@ -14,7 +14,7 @@ from openai import AzureOpenAI, OpenAI
 
 from emulator.identity import REFUSED_BEARER_MESSAGE, issue
 from emulator.testing import RunningEmulator, running_emulator
-from tests.emulator.conftest import API_VERSION
+from tests.support.emulator_sdk import API_VERSION
 
 SECRET = "local-identity-secret"
 SCOPE = "https://cognitiveservices.azure.com/.default"

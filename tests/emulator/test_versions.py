@@ -7,7 +7,7 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from emulator.testing import RunningEmulator
-from tests.emulator.conftest import API_VERSION, KEY
+from tests.support.emulator_sdk import API_VERSION, KEY
 
 MESSAGES: list[dict[str, str]] = [{"role": "user", "content": "hello"}]
 
