@@ -11,7 +11,13 @@ import requests
 
 from devhost.testing import DevhostProcess
 from emulator.testing import AdminClient
-from tests.support.app_http import SEED_QUESTION, start_run, wait_until_done
+from tests.support.app_http import (
+    SEED_QUESTION,
+    cancel_run,
+    checked,
+    start_run,
+    wait_until_done,
+)
 
 
 def all_gone(model: AdminClient, timeout: float = 10) -> bool:
@@ -39,7 +45,7 @@ DEEP = 100_000
     ids=["closed", "unclosed", "objects"],
 )
 def test_deeply_nested_json_is_a_400_on_start(app: DevhostProcess, body: bytes) -> None:
-    reply = requests.post(f"{app.url}/api/runs", data=body, timeout=30)
+    reply = checked(requests.post(f"{app.url}/api/runs", data=body, timeout=30))
 
     assert reply.status_code == 400, reply.text
     assert reply.json()["fields"] == ["body"]
@@ -50,11 +56,12 @@ def test_deeply_nested_json_is_a_400_on_cancel(app: DevhostProcess, model: Admin
     instance_id = start_run(app.url, {"question": SEED_QUESTION}).json()["id"]
     body = b'{"reason": ' + b"[" * DEEP + b"]" * DEEP + b"}"
 
-    reply = requests.post(f"{app.url}/api/runs/{instance_id}/cancel", data=body, timeout=30)
+    url = f"{app.url}/api/runs/{instance_id}/cancel"
+    reply = checked(requests.post(url, data=body, timeout=30))
 
     assert reply.status_code == 400, reply.text
     assert reply.json()["fields"] == ["body"]
-    assert requests.post(f"{app.url}/api/runs/{instance_id}/cancel", timeout=10).ok
+    assert cancel_run(app.url, instance_id).ok
     assert wait_until_done(app.url, instance_id)["outcome"] == "cancelled"
 
 
@@ -68,8 +75,13 @@ def test_deadline_seconds_must_be_a_json_integer(app: DevhostProcess, deadline: 
 
 @pytest.mark.parametrize("wait", [" 5 ", "\uff15", "+5", "1_0", "5 "])
 def test_wait_must_be_plain_ascii_digits(app: DevhostProcess, wait: str) -> None:
-    reply = requests.post(
-        f"{app.url}/api/runs", params={"wait": wait}, json={"question": SEED_QUESTION}, timeout=30
+    reply = checked(
+        requests.post(
+            f"{app.url}/api/runs",
+            params={"wait": wait},
+            json={"question": SEED_QUESTION},
+            timeout=30,
+        )
     )
 
     assert reply.status_code == 400, reply.text

@@ -15,6 +15,7 @@ from dateutil.relativedelta import relativedelta
 from devhost.testing import DevhostProcess
 from emulator.testing import AdminClient
 from tests.support.app_http import (
+    REPO_ROOT,
     SEED_QUESTION,
     cancel_run,
     run_status,
@@ -22,6 +23,10 @@ from tests.support.app_http import (
     wait_for_phase,
     wait_until_done,
 )
+
+DEFAULT_VERSION = json.loads((REPO_ROOT / "host.json").read_text())["extensions"]["durableTask"][
+    "defaultVersion"
+]
 
 
 @pytest.mark.parametrize("backend", ["assistants", "responses"])
@@ -41,6 +46,7 @@ def test_the_seed_question_is_answered_with_the_day_count(
     assert [c["name"] for c in result["tool_calls"]] == ["my_cat_born_date", "get_flights"]
     assert cat_born.isoformat() in result["tool_calls"][1]["arguments"]
     assert result["backend"] == backend
+    assert result["version"] == DEFAULT_VERSION  # host.json's, stamped on the instance
     status = run_status(app.url, result["id"])
     assert status == result  # one shape for a run: the wait's answer is the run's view
     assert set(model.live().values()) == {0}
