@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import requests
 
 from devhost.testing import PACKAGE_ROOT, DevhostProcess, running_devhost
 from tests.support.devhost_apps import APPS
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,7 @@ def state(host: DevhostProcess, name: str) -> str | None:
 
 
 def wait_for_state(host: DevhostProcess, name: str, wanted: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while (seen := state(host, name)) != wanted:
-        assert time.monotonic() < deadline, f"{name}: still {seen!r}, wanted {wanted!r}"
-        time.sleep(0.05)
+    wait_until(lambda: state(host, name) == wanted, timeout, what=f"{name}: {wanted!r}")
 
 
 def test_first_event_reaches_the_client_while_the_generator_waits(

@@ -10,19 +10,13 @@ from typing import Any
 import requests
 
 from devhost.testing import DevhostProcess
+from tests.support.waiting import wait_until
 
 
 def call(host: DevhostProcess, method: str, path: str, **kwargs: Any) -> Any:
     response = requests.request(method, f"{host.url}/api/client/{path}", timeout=15, **kwargs)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
 
 
 def test_client_binding_start_and_check_status_response(host: DevhostProcess) -> None:
@@ -129,7 +123,7 @@ def test_terminate_through_sdk(host: DevhostProcess) -> None:
 
 def test_suspend_and_resume_through_sdk(host: DevhostProcess) -> None:
     instance_id = host.start("approval", 30)
-    wait_for(lambda: (host.status(instance_id) or {}).get("runtimeStatus") == "Running")
+    wait_until(lambda: (host.status(instance_id) or {}).get("runtimeStatus") == "Running")
     call(host, "POST", f"suspend/{instance_id}")
     assert host.status(instance_id)["runtimeStatus"] == "Suspended"  # type: ignore[index]
     host.raise_event(instance_id, "Approval", "held")
@@ -143,7 +137,7 @@ def test_query_by_status_and_all(host: DevhostProcess) -> None:
     running = host.start("approval", 30)
     done = host.start("chain", ["Q"])
     host.wait(done)
-    wait_for(lambda: (host.status(running) or {}).get("runtimeStatus") == "Running")
+    wait_until(lambda: (host.status(running) or {}).get("runtimeStatus") == "Running")
     by_running = call(host, "GET", "by?status=Running")
     assert running in by_running and done not in by_running
     everything = {s["instanceId"] for s in call(host, "GET", "all")}

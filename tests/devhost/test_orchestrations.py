@@ -8,6 +8,7 @@ import requests
 
 from devhost.history import EventType
 from devhost.testing import DevhostProcess
+from tests.support.waiting import wait_until
 
 
 def raw_kinds(events: list[dict[str, object]]) -> list[tuple[str, object]]:
@@ -53,7 +54,7 @@ def test_durable_timer_fires_on_time(host: DevhostProcess) -> None:
 
 def test_external_event_before_timeout(host: DevhostProcess) -> None:
     instance_id = host.start("approval", 5)
-    time.sleep(0.2)
+    wait_until(lambda: (host.status(instance_id) or {}).get("runtimeStatus") == "Running")
     assert host.raise_event(instance_id, "Approval", {"by": "ann"}) == 202
     status = host.wait(instance_id, timeout=3)
     # Event data arrives JSON-encoded once more, as the real extension delivers it.
@@ -138,10 +139,7 @@ def test_sub_orchestration_with_retry(host: DevhostProcess) -> None:
 
 def test_custom_status(host: DevhostProcess) -> None:
     instance_id = host.start("status_phases")
-    deadline = time.monotonic() + 5
-    while (host.status(instance_id) or {}).get("customStatus") is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: (host.status(instance_id) or {}).get("customStatus") is not None)
     running = host.status(instance_id)
     assert running is not None
     assert running["runtimeStatus"] == "Running"
@@ -167,7 +165,7 @@ def test_activity_failure_reaches_orchestrator(host: DevhostProcess) -> None:
 
 def test_nondeterminism_fails_the_instance(host: DevhostProcess) -> None:
     instance_id = host.start("fickle")
-    time.sleep(0.3)
+    wait_until(lambda: (host.status(instance_id) or {}).get("runtimeStatus") == "Running")
     assert requests.post(f"{host.url}/api/switch", timeout=10).status_code == 200
     host.raise_event(instance_id, "next")
     status = host.wait(instance_id)
@@ -226,10 +224,7 @@ def test_history_ids_for_task_any_and_sub_orchestrations(host: DevhostProcess) -
 
 def test_sub_orchestration_id_of_a_running_instance_is_refused(host: DevhostProcess) -> None:
     busy = host.start("approval", 30)
-    deadline = time.monotonic() + 5
-    while host.status(busy)["runtimeStatus"] != "Running":  # type: ignore[index]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: (host.status(busy) or {}).get("runtimeStatus") == "Running")
     status = host.wait(host.start("adopts", busy))
     assert status["output"].startswith(
         "caught An Orchestration instance with the status Running already exists."

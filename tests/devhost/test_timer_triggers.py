@@ -13,6 +13,7 @@ import requests
 from devhost.config import expand_settings
 from devhost.testing import DevhostProcess, running_devhost
 from devhost.timer_triggers import Schedule
+from tests.support.waiting import wait_until
 
 APPS = Path(__file__).parent / "apps"
 
@@ -20,7 +21,7 @@ APPS = Path(__file__).parent / "apps"
 def test_ticker_runs_every_second_from_app_setting(host: DevhostProcess, scratch: Path) -> None:
     ticks = scratch / "ticks.log"
     before = len(ticks.read_text().split()) if ticks.exists() else 0
-    time.sleep(2.2)
+    wait_until(lambda: len(ticks.read_text().split()) >= before + 2, what="two ticks")
     stamps = [float(t) for t in ticks.read_text().split()][before:]
     assert len(stamps) >= 2
     # Fired on whole seconds (NCRONTAB */1 in the seconds field).
@@ -31,10 +32,7 @@ def test_ticker_runs_every_second_from_app_setting(host: DevhostProcess, scratch
 def test_admin_endpoint_runs_timer_with_durable_client(host: DevhostProcess) -> None:
     response = requests.post(f"{host.url}/admin/functions/nightly", json={"input": ""}, timeout=10)
     assert response.status_code == 202
-    deadline = time.monotonic() + 5
-    while host.status("nightly-1") is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: host.status("nightly-1") is not None)
     assert host.wait("nightly-1")["output"] == ["Hello Night"]
 
 

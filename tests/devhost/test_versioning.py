@@ -21,6 +21,7 @@ from devhost.versioning import (
     compare_versions,
 )
 from tests.support.devhost_apps import APPS
+from tests.support.waiting import wait_until
 
 
 def deploy(app_dir: Path, durable: dict[str, Any]) -> None:
@@ -44,10 +45,11 @@ def ship(host: DevhostProcess, parcel: str, version: str | None = None) -> str:
 
 
 def wait_for_custom_status(host: DevhostProcess, instance_id: str, wanted: str) -> None:
-    deadline = time.monotonic() + 30
-    while (status := host.status(instance_id)) is None or status["customStatus"] != wanted:
-        assert time.monotonic() < deadline, status
-        time.sleep(0.05)
+    wait_until(
+        lambda: (host.status(instance_id) or {}).get("customStatus") == wanted,
+        timeout=30,
+        what=f"custom status {wanted!r}",
+    )
 
 
 def wait_for_line(host: DevhostProcess, text: str) -> None:

@@ -4,8 +4,6 @@ serving the app, the emulator injecting the fault, Azurite holding the ledger.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 
@@ -18,16 +16,12 @@ from tests.support.app_http import (
     start_run,
     wait_until_done,
 )
+from tests.support.waiting import holds_within
 
 
 def all_gone(model: AdminClient, timeout: float = 10) -> bool:
     """Whether the emulator holds nothing, waiting a little for a teardown to finish."""
-    deadline = time.monotonic() + timeout
-    while any(model.live().values()):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
+    return holds_within(lambda: not any(model.live().values()), timeout)
 
 
 # -- bad input: a clean 400 on every body parser -----------------------------------------

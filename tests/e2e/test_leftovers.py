@@ -7,7 +7,6 @@ purge, run through the host's admin endpoint, deletes what the ledger recorded.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import requests
@@ -20,6 +19,7 @@ from tests.support.app_http import (
     start_run,
     wait_for_phase,
 )
+from tests.support.waiting import holds_within
 
 
 def test_a_killed_then_terminated_run_is_cleaned_up_by_the_purge(
@@ -50,8 +50,6 @@ def test_a_killed_then_terminated_run_is_cleaned_up_by_the_purge(
             f"{host.url}/admin/functions/purge_leftovers", json={"input": ""}, timeout=10
         )
         assert purge.status_code == 202, purge.text
-        deadline = time.monotonic() + 30
-        while any(model.live().values()) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        holds_within(lambda: not any(model.live().values()), timeout=30)
         assert set(model.live().values()) == {0}, "\n".join(host.output()[-40:])
         assert any("purge_leftovers" in line for line in host.output())
