@@ -11,6 +11,8 @@ from typing import Any
 
 from activities.blueprint import bp
 from durable_assistant import service
+from durable_assistant.composition import services
+from durable_assistant.events import take_slot, tool_finished, tool_started
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import ToolInvocation
 from durable_assistant.telemetry import traced_activity
@@ -21,9 +23,15 @@ logger = logging.getLogger(__name__)
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
 @traced_activity("run_tool")
 def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one tool call and return its output for the model."""
+    """Run one tool call and return its output for the model (recording it as it
+    starts and as it finishes in the run's event log)."""
+    slot = take_slot(payload)
     invocation = ToolInvocation.from_json(payload)
     run_log(logger, invocation.instance_id).info(
         "run_tool %s (call %s)", invocation.call.name, invocation.call.call_id
     )
-    return service.run_tool(invocation).to_json()
+    events = services().run_events.writer(invocation.instance_id, slot)
+    events.write(tool_started(invocation.call, events.step))
+    result = service.run_tool(invocation)
+    events.write(tool_finished(result, events.step))
+    return result.to_json()

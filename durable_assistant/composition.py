@@ -1,5 +1,5 @@
 """The app's composition root: one object builds the settings, identity, clients,
-ledger, recorder and tool registry, each on first use, and every function reaches
+ledger, recorder, run event log and tool registry, each on first use, and every function reaches
 them through `services()`.
 
 Why one object: these are the process-wide parts a Functions worker reuses across
@@ -18,7 +18,8 @@ from functools import cached_property
 from azure.core.credentials import TokenCredential
 
 from durable_assistant.clients import ModelClients, api_key_of, build_clients, build_credential
-from durable_assistant.ledger import TableLedger, ledger_configured
+from durable_assistant.event_log import MemoryEventStore, RunEvents, TableEventStore
+from durable_assistant.ledger import TableLedger, ledger_configured, table_client
 from durable_assistant.objects import MemoryRecorder, ObjectRecorder
 from durable_assistant.settings import Settings, SettingsError, load_settings
 from durable_assistant.tools import ToolRegistry, default_registry
@@ -85,6 +86,18 @@ class AppServices:
             "so the purge cannot find what a crashed run left behind"
         )
         return MemoryRecorder()
+
+    @cached_property
+    def run_events(self) -> RunEvents:
+        """The runs' event logs: a table in the ledger's account, memory without one."""
+        settings = self.settings
+        if not ledger_configured(settings):
+            logger.warning("no storage account is configured: run events are kept in memory only")
+            return RunEvents(MemoryEventStore())
+        credential = None if settings.storage_connection_string is not None else self.credential
+        return RunEvents(
+            TableEventStore(table_client(settings, settings.events_table_name, credential))
+        )
 
     @cached_property
     def registry(self) -> ToolRegistry:

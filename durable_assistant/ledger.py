@@ -131,24 +131,7 @@ class TableLedger:
 
         Raises ValueError when no storage setting is present (see `ledger_configured`).
         """
-        if settings.storage_connection_string is not None:
-            return cls.from_connection_string(
-                settings.storage_connection_string.get_secret_value(),
-                settings.ledger_table_name,
-            )
-        endpoint = table_service_endpoint(settings)
-        if endpoint is None:
-            raise ValueError(
-                "no ledger storage configured: set AzureWebJobsStorage__accountName "
-                "(or LEDGER_STORAGE_ACCOUNT / LEDGER_TABLE_SERVICE_URI), or a connection "
-                "string in AzureWebJobsStorage for local use"
-            )
-        table = TableClient(
-            endpoint=endpoint,
-            table_name=settings.ledger_table_name,
-            credential=credential or build_credential(settings),
-        )
-        return cls(table)
+        return cls(table_client(settings, settings.ledger_table_name, credential))
 
     @property
     def table_name(self) -> str:
@@ -289,6 +272,32 @@ def table_service_endpoint(settings: Settings) -> str | None:
     if settings.storage_account_name:
         return f"https://{settings.storage_account_name}.table.core.windows.net"
     return None
+
+
+def table_client(
+    settings: Settings, table_name: str, credential: TokenCredential | None = None
+) -> TableClient:
+    """A client of `table_name` in the app's storage account: by connection string if
+    one is set, else by managed identity (`credential`, or one built from the settings).
+
+    Raises ValueError when no storage setting is present (see `ledger_configured`).
+    """
+    if settings.storage_connection_string is not None:
+        return TableClient.from_connection_string(
+            settings.storage_connection_string.get_secret_value(), table_name=table_name
+        )
+    endpoint = table_service_endpoint(settings)
+    if endpoint is None:
+        raise ValueError(
+            "no ledger storage configured: set AzureWebJobsStorage__accountName "
+            "(or LEDGER_STORAGE_ACCOUNT / LEDGER_TABLE_SERVICE_URI), or a connection "
+            "string in AzureWebJobsStorage for local use"
+        )
+    return TableClient(
+        endpoint=endpoint,
+        table_name=table_name,
+        credential=credential or build_credential(settings),
+    )
 
 
 def ledger_configured(settings: Settings) -> bool:

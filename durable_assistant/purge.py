@@ -11,7 +11,9 @@ cannot list threads). The purge is the second and third line of defence:
    unless their instance is still active (this catches objects whose ledger write
    was lost);
 3. history of terminal instances older than the retention is purged, and ledger rows
-   of objects deleted before the retention are dropped.
+   of objects deleted before the retention are dropped;
+4. the event logs of runs started before the retention are removed with their history
+   (those of runs still active are kept).
 
 Pure core: the orchestration status source, the object deleter and the assistant
 lister are small protocols; the timer trigger adapts the durable client and the
@@ -46,6 +48,18 @@ logger = logging.getLogger(__name__)
 
 ObjectDeleter = Callable[[CreatedObject], DeleteOutcome]
 """Deletes one server-side object by kind; raises when it could not."""
+
+
+class RunEventLogs(Protocol):
+    """What the purge needs from the run event log."""
+
+    def runs_started_before(self, cutoff: datetime) -> list[str]:
+        """Instance ids of runs whose event log began before `cutoff`."""
+        ...
+
+    def delete_run(self, instance_id: str) -> int:
+        """Remove one run's events."""
+        ...
 
 
 class Orchestrations(Protocol):
@@ -126,7 +140,8 @@ class PurgeReport(Model):
     assistants: PurgeCounts = Field(default_factory=PurgeCounts)
     history_purged: int = 0
     ledger_rows_pruned: int = 0
-    cleanup_failed: int = 0  # step 3: the history purge and the ledger prune
+    event_logs_purged: int = 0
+    cleanup_failed: int = 0  # steps 3 and 4: history, ledger rows, event logs
 
     @property
     def totals(self) -> PurgeCounts:
@@ -145,7 +160,8 @@ class PurgeReport(Model):
         return (
             f"found={t.found} deleted={t.deleted} already_gone={t.already_gone} "
             f"skipped={t.skipped} failed={t.failed} history_purged={self.history_purged} "
-            f"ledger_rows_pruned={self.ledger_rows_pruned}"
+            f"ledger_rows_pruned={self.ledger_rows_pruned} "
+            f"event_logs_purged={self.event_logs_purged}"
         )
 
 
@@ -311,6 +327,21 @@ def _purge_tagged_assistants(
     return tally.counts()
 
 
+def _purge_event_logs(events: RunEventLogs, statuses: _Statuses, cutoff: datetime) -> int:
+    """Step 4: remove the event logs of runs started before `cutoff` that are over or
+    gone; a run still active keeps its log. Raises when the listing fails."""
+    purged = 0
+    for instance_id in events.runs_started_before(cutoff):
+        status = statuses.of(instance_id)
+        if isinstance(status, _LookupFailed):
+            continue  # unknown fate: kept, the next run looks again
+        if status is not None and status not in FINISHED_STATUSES:
+            continue
+        events.delete_run(instance_id)
+        purged += 1
+    return purged
+
+
 def purge_leftovers(
     *,
     orchestrations: Orchestrations,
@@ -319,11 +350,12 @@ def purge_leftovers(
     assistants: AssistantLister | None,
     policy: PurgePolicy,
     now: datetime,
+    events: RunEventLogs | None = None,
 ) -> PurgeReport:
-    """Run the three steps; never raises for a failure of one object or one step.
+    """Run the four steps; never raises for a failure of one object or one step.
 
-    `ledger` is None when no storage is configured, `assistants` when the Assistants
-    API is not in use: their steps are then skipped.
+    `ledger` and `events` are None when no storage is configured, `assistants` when
+    the Assistants API is not in use: their steps are then skipped.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -353,11 +385,20 @@ def purge_leftovers(
             cleanup_failed += 1
             logger.exception("purge: pruning ledger rows failed; the next run retries")
 
+    event_logs = 0
+    if events is not None:
+        try:
+            event_logs = _purge_event_logs(events, statuses, retention_cutoff)
+        except Exception:
+            cleanup_failed += 1
+            logger.exception("purge: removing run event logs failed; the next run retries")
+
     report = PurgeReport(
         ledger=ledger_counts,
         assistants=assistant_counts,
         history_purged=history_purged,
         ledger_rows_pruned=pruned,
+        event_logs_purged=event_logs,
         cleanup_failed=cleanup_failed,
     )
     logger.info("purge: %s", report.summary())

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, Field
 
+from durable_assistant.events import EventCursor, EventSlot, RunEvent
 from durable_assistant.model import (
     MIN_DEADLINE_SECONDS,
     MIN_POLL_MS,
@@ -89,6 +90,7 @@ class LoopState(Stored):
     usage: Usage = Field(default_factory=Usage)
     generation: int = Field(default=0, ge=0)
     tasks_scheduled: int = Field(default=0, ge=0)
+    events: EventCursor = Field(default_factory=EventCursor)
 
     @classmethod
     def begin(cls, plan: RunPlan, now: datetime) -> LoopState:
@@ -133,6 +135,21 @@ class LoopState(Stored):
         return self.model_copy(
             update={"last": last, "generation": self.generation + 1, "tasks_scheduled": 0}
         )
+
+    def recording(self, phase: Phase) -> LoopState:
+        """The state after the run entered `phase`: a change is recorded as an event."""
+        step = self.progress(phase).step
+        return self.model_copy(update={"events": self.events.with_phase(phase, step)})
+
+    def recording_event(self, event: RunEvent) -> LoopState:
+        """The state with `event` waiting for the next activity to record it."""
+        return self.model_copy(update={"events": self.events.with_event(event)})
+
+    def event_slot(self, *, always: bool = False) -> tuple[EventSlot | None, LoopState]:
+        """The event slot of the activity about to be scheduled, and the state after."""
+        step = self.progress(self.events.phase or Phase.STARTING).step
+        slot, events = self.events.take(step, always=always)
+        return slot, self.model_copy(update={"events": events})
 
     def progress(self, phase: Phase, version: str | None = None) -> Progress:
         """The custom status for `phase` (while tools run, the step they belong to);

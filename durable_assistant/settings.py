@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     ledger_table_name: str = Field(
         default="assistantledger", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
     )
+    events_table_name: str = Field(
+        default="assistantevents", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
+    )
 
     # The purge
     object_ttl_hours: float = Field(default=24.0, gt=0)

@@ -26,6 +26,7 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 
 import activities
 from durable_assistant import polling, telemetry
+from durable_assistant.events import EventSlot, end_event, with_slot
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Model,
@@ -89,14 +90,20 @@ class _Run:
             run_log(logger, self.instance_id).info(message, *args)
 
     def phase(self, phase: Phase) -> None:
-        """Publish the progress (custom status) for `phase`."""
+        """Publish the progress (custom status) for `phase`; the next activity records
+        the change in the run's event log."""
         self.ctx.set_custom_status(self.state.progress(phase, self.version).to_json())
+        self.state = self.state.recording(phase)
 
     # -- scheduling (every task counts towards the history estimate) --
 
     def _activity(self, activity: Any, policy: polling.RetryPolicy, payload: Model) -> Task:
+        slot, self.state = self.state.event_slot()
+        return self._schedule(activity, policy, with_slot(payload.to_json(), slot))
+
+    def _schedule(self, activity: Any, policy: polling.RetryPolicy, data: dict[str, Any]) -> Task:
         self.state = self.state.scheduled()
-        body = telemetry.carry(payload.to_json(), self.state.plan)
+        body = telemetry.carry(data, self.state.plan)
         return self.ctx.call_activity_with_retry(activity, _retry(policy), body)
 
     def wait(self, wait_ms: float) -> Generator[Task, Any, Ending | None]:
@@ -289,12 +296,18 @@ class _Run:
                 self.state = self.state.acted_on(step.handle, step.state)
             except Exception as error:
                 self.log("cancel_run failed; tearing down anyway: %s", error)
+        now = self.ctx.current_utc_datetime
+        end = end_event(result_of(self.state, ending, finished_at=now, teardown=None))
+        self.state = self.state.recording_event(end)
+        slot, self.state = self.state.event_slot(always=True)  # teardown records the end
         teardown: TeardownReport | None = None
         try:
-            task = self._activity(activities.teardown_run, polling.TEARDOWN_RETRY, self.handle())
+            data = with_slot(self.handle().to_json(), slot)
+            task = self._schedule(activities.teardown_run, polling.TEARDOWN_RETRY, data)
             teardown = TeardownReport.from_json((yield task))
         except Exception as error:
             self.log("teardown_run failed; the purge will delete what is left: %s", error)
+            yield from self.record_events(slot)
         self.phase(Phase.DONE)
         result = result_of(
             self.state,
@@ -320,6 +333,17 @@ class _Run:
         if ending.error:
             raise RunFailedError(ending.reason or "the run failed")
         return result.to_json()
+
+    def record_events(self, slot: EventSlot | None) -> Yielding:
+        """Record the events of an activity that failed (the same slot, so whatever it
+        wrote is written again, not twice)."""
+        if slot is None:
+            return
+        try:
+            data = with_slot({"instance_id": self.instance_id}, slot)
+            yield self._schedule(activities.record_run_events, polling.TEARDOWN_RETRY, data)
+        except Exception as error:
+            self.log("recording the run's end failed: %s", error)
 
 
 def run_orchestration(context: df.DurableOrchestrationContext) -> Yielding:

@@ -56,6 +56,7 @@ def expected(auth: str = "FUNCTION") -> dict[str, list[dict[str, Any]]]:
             activity("submit_tool_outputs"),
             activity("cancel_run"),
             activity("teardown_run"),
+            activity("record_run_events"),
             (
                 ORCHESTRATOR_NAME,
                 [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],

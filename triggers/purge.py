@@ -100,6 +100,7 @@ def purge_now(orchestrations: DurableClientOrchestrations, now: datetime) -> Pur
         assistants=OpenAIAssistants(root.clients.assistants),
         policy=PurgePolicy.from_settings(settings),
         now=now,
+        events=root.run_events.store if ledger is not None else None,
     )
 
 

@@ -37,6 +37,7 @@ ACTIVITY_NAMES = {
     "poll_run",
     "run_tool",
     "submit_tool_outputs",
+    "record_run_events",
     "cancel_run",
     "teardown_run",
 }

@@ -73,6 +73,7 @@ class Scheduled:
     attempts: int = 1
     retry_timer_id: int | None = None
     cancelled: bool = False
+    events: dict[str, Any] | None = None  # the event slot the activity was handed
 
     @property
     def at(self) -> datetime:
@@ -304,12 +305,15 @@ class OrchestrationHost:
                 slot.cancelled = bool(action.get("isCanceled"))
                 self.history.append(self._event(TIMER_CREATED, task_id, FireAt=action["fireAt"]))
             else:
+                payload = json.loads(action["input"]) if action.get("input") else None
+                events = payload.pop("events", None) if isinstance(payload, dict) else None
                 slot = Scheduled(
                     "activity",
                     action["functionName"],
-                    json.loads(action["input"]) if action.get("input") else None,
+                    payload,
                     task_id,
                     retry=action.get("retryOptions"),
+                    events=events,
                 )
                 self.history.append(
                     self._event(

@@ -399,7 +399,10 @@ def test_teardown_failing_after_retries_still_returns_the_answer() -> None:
     host = new_host()
     episode = started(host, completed("42"))
     teardown = episode.only("teardown_run")
-    final = host.fail_every_attempt(teardown, "Activity function 'teardown_run' failed: 500")
+    failed = host.fail_every_attempt(teardown, "Activity function 'teardown_run' failed: 500")
+    record = failed.only("record_run_events")
+    assert record.events == teardown.events  # the end is recorded again, in the same slot
+    final = host.complete(record, None).run()
     assert final.done and final.error is None
     assert result(final).answer == "42"
     assert result(final).teardown is None

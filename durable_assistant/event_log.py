@@ -1,0 +1,386 @@
+"""The run event log in Table storage: written by activities, read by the events API.
+
+Layout (one table, `EVENTS_TABLE_NAME`, in the ledger's storage account):
+
+- event rows: PartitionKey = the instance id (escaped like the ledger's keys),
+  RowKey = the sequence number, zero-padded so the service's key order is the run's
+  order; fields `type`, `data` (JSON) and `written_at`. One partition per run: a
+  write is one batch transaction (upserts under keys known in advance, never a read
+  first), a read is one range query.
+- run rows: PartitionKey `~runs`, RowKey = the instance id, with `started_at`. The
+  purge finds old runs there without scanning every event.
+
+Upserts under deterministic keys make a retried activity, or one re-run after a host
+died, rewrite the same rows instead of adding new ones (see `durable_assistant.events`).
+
+Readers in the same process are woken by the writer at once; other processes (the
+HTTP trigger on another instance) see new rows at their next poll, `POLL_SECONDS`.
+Without any storage setting the log lives in memory (one local process only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from durable_assistant.events import (
+    MAX_TEXT_EVENTS_PER_SLOT,
+    SLOT_SIZE,
+    TEXT_CHARS,
+    EventSlot,
+    EventType,
+    RunEvent,
+    StoredEvent,
+    sequence_number,
+    text_event,
+)
+from durable_assistant.ledger import table_key
+
+logger = logging.getLogger(__name__)
+
+RUNS_PARTITION = "~runs"  # an escaped instance id never starts with `~`
+SEQ_DIGITS = 15
+BATCH_LIMIT = 100  # the Table service's most operations per transaction
+READ_LIMIT = 1_000
+POLL_SECONDS = 0.25
+LOCAL_CHECK_SECONDS = 0.01
+TEXT_INTERVAL_SECONDS = 0.1
+
+
+def row_key(seq: int) -> str:
+    """The RowKey of sequence number `seq` (key order = sequence order)."""
+    return f"{seq:0{SEQ_DIGITS}d}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventStore(Protocol):
+    """Where events are kept: Table storage, or memory when none is configured."""
+
+    def write(self, instance_id: str, events: Sequence[StoredEvent], *, first: bool) -> None:
+        """Upsert `events` (one partition); `first` also notes the run for the purge."""
+        ...
+
+    def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
+        """Up to `limit` events with a sequence number above `after`, in order."""
+        ...
+
+    def runs_started_before(self, cutoff: datetime) -> list[str]:
+        """Instance ids of runs whose first event was written before `cutoff`."""
+        ...
+
+    def delete_run(self, instance_id: str) -> int:
+        """Remove a run's events and its run row; how many events there were."""
+        ...
+
+
+class TableEventStore:
+    """`EventStore` on Azure Table storage. Thread-safe; one per process."""
+
+    def __init__(self, table: TableClient, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._table = table
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._table_ready = False
+
+    @property
+    def table_name(self) -> str:
+        return self._table.table_name
+
+    def ensure_table(self) -> None:
+        """Create the table if it is missing (once per process)."""
+        if self._table_ready:
+            return
+        with self._lock:
+            if not self._table_ready:
+                with contextlib.suppress(ResourceExistsError):
+                    self._table.create_table()
+                self._table_ready = True
+
+    def write(self, instance_id: str, events: Sequence[StoredEvent], *, first: bool) -> None:
+        self.ensure_table()
+        now = self._clock()
+        if first:
+            # Before the events: a run with events always has its run row.
+            with contextlib.suppress(ResourceExistsError):
+                self._table.create_entity(
+                    {
+                        "PartitionKey": RUNS_PARTITION,
+                        "RowKey": table_key(instance_id),
+                        "instance_id": instance_id,
+                        "started_at": now,
+                    }
+                )
+        partition = table_key(instance_id)
+        operations = [
+            (
+                "upsert",
+                {
+                    "PartitionKey": partition,
+                    "RowKey": row_key(event.seq),
+                    "type": event.type.value,
+                    "data": json.dumps(event.data, ensure_ascii=False),
+                    "written_at": now,
+                },
+                {"mode": UpdateMode.REPLACE},
+            )
+            for event in events
+        ]
+        for start in range(0, len(operations), BATCH_LIMIT):
+            self._table.submit_transaction(operations[start : start + BATCH_LIMIT])
+
+    def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
+        self.ensure_table()
+        entities = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey gt @after",
+            parameters={"pk": table_key(instance_id), "after": row_key(max(after, 0))},
+            results_per_page=min(limit, 1_000),
+        )
+        events: list[StoredEvent] = []
+        for entity in entities:
+            events.append(
+                StoredEvent(
+                    seq=int(entity["RowKey"]),
+                    type=EventType(entity["type"]),
+                    data=json.loads(entity["data"]),
+                )
+            )
+            if len(events) >= limit:
+                break
+        return events
+
+    def runs_started_before(self, cutoff: datetime) -> list[str]:
+        self.ensure_table()
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and started_at lt @cutoff",
+            parameters={"pk": RUNS_PARTITION, "cutoff": cutoff.astimezone(UTC)},
+            select=["instance_id"],
+        )
+        return [str(row["instance_id"]) for row in rows]
+
+    def delete_run(self, instance_id: str) -> int:
+        self.ensure_table()
+        partition = table_key(instance_id)
+        keys = [
+            str(entity["RowKey"])
+            for entity in self._table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey"]
+            )
+        ]
+        for start in range(0, len(keys), BATCH_LIMIT):
+            batch = [
+                ("delete", {"PartitionKey": partition, "RowKey": key})
+                for key in keys[start : start + BATCH_LIMIT]
+            ]
+            try:
+                self._table.submit_transaction(batch)
+            except TableTransactionError:
+                # A row went meanwhile (two purges at once): delete one by one.
+                for _, entity in batch:
+                    self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        self._table.delete_entity(RUNS_PARTITION, partition)  # a missing row is no error
+        return len(keys)
+
+
+class MemoryEventStore:
+    """`EventStore` in this process's memory: for runs without storage, and tests."""
+
+    def __init__(self, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._events: dict[str, dict[int, StoredEvent]] = {}
+        self._started: dict[str, datetime] = {}
+
+    def write(self, instance_id: str, events: Sequence[StoredEvent], *, first: bool) -> None:
+        with self._lock:
+            if first:
+                self._started.setdefault(instance_id, self._clock())
+            run = self._events.setdefault(instance_id, {})
+            for event in events:
+                run[event.seq] = event
+
+    def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
+        with self._lock:
+            run = self._events.get(instance_id, {})
+            return [run[seq] for seq in sorted(run) if seq > after][:limit]
+
+    def runs_started_before(self, cutoff: datetime) -> list[str]:
+        with self._lock:
+            return [run for run, started in self._started.items() if started < cutoff]
+
+    def delete_run(self, instance_id: str) -> int:
+        with self._lock:
+            self._started.pop(instance_id, None)
+            return len(self._events.pop(instance_id, {}))
+
+
+class RunEvents:
+    """The process's event log: writes that wake this process's readers, and reads
+    that wait for the next event."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._versions: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def write(self, instance_id: str, events: Sequence[StoredEvent], *, first: bool) -> None:
+        """Store `events` and wake the readers of this run in this process."""
+        self.store.write(instance_id, events, first=first)
+        with self._lock:
+            self._versions[instance_id] = self._versions.get(instance_id, 0) + 1
+
+    def _version(self, instance_id: str) -> int:
+        with self._lock:
+            return self._versions.get(instance_id, 0)
+
+    async def next_events(
+        self,
+        instance_id: str,
+        after: int,
+        wait_seconds: float,
+        *,
+        limit: int = READ_LIMIT,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> list[StoredEvent]:
+        """Events after `after`: at once if there are any, else as soon as one is
+        written, or an empty list when `wait_seconds` pass."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(wait_seconds, 0.0)
+        while True:
+            seen = self._version(instance_id)
+            events = await asyncio.to_thread(self.store.read, instance_id, after, limit)
+            if events or loop.time() >= deadline:
+                return events
+            next_read = min(deadline, loop.time() + poll_seconds)
+            while loop.time() < next_read and self._version(instance_id) == seen:
+                await asyncio.sleep(LOCAL_CHECK_SECONDS)
+
+    def writer(self, instance_id: str, slot: EventSlot | None) -> SlotWriter:
+        """What one activity writes through: events numbered inside its slot (nothing
+        is written without a slot)."""
+        return SlotWriter(self, instance_id, slot)
+
+
+class SlotWriter:
+    """One activity's events, numbered in its slot; does nothing without a slot."""
+
+    def __init__(self, log: RunEvents | None, instance_id: str, slot: EventSlot | None) -> None:
+        self._log = log
+        self._instance_id = instance_id
+        self._slot = slot
+        self._next = 0
+        self._texts = 0
+
+    @property
+    def step(self) -> int:
+        """The run's step when the activity was scheduled (0 without a slot)."""
+        return self._slot.step if self._slot is not None else 0
+
+    def write(self, *events: RunEvent) -> None:
+        """Write the orchestrator's events for this activity (first call only) and
+        `events`, in one batch. Text past the slot's text budget is dropped (the
+        end event has the whole answer); raises when storage fails."""
+        if self._slot is None or self._log is None:
+            return
+        batch: list[RunEvent] = []
+        if self._next == 0:
+            batch.extend(self._slot.record)
+        for event in events:
+            if event.type is EventType.TEXT:
+                if self._texts >= MAX_TEXT_EVENTS_PER_SLOT:
+                    continue
+                self._texts += 1
+            batch.append(event)
+        if not batch or self._next + len(batch) > SLOT_SIZE:
+            return
+        stored = [
+            StoredEvent(
+                seq=sequence_number(self._slot.slot, self._next + i), type=e.type, data=e.data
+            )
+            for i, e in enumerate(batch)
+        ]
+        first = self._next == 0 and self._slot.slot == 0
+        self._log.write(self._instance_id, stored, first=first)
+        self._next += len(batch)
+
+    def text_sink(
+        self,
+        interval_seconds: float = TEXT_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> TextCoalescer:
+        """A callback for the model's text deltas, writing them coalesced."""
+        return TextCoalescer(self, interval_seconds, clock)
+
+
+class TextCoalescer:
+    """Text deltas in, one text event per `interval_seconds` out (the first at once).
+
+    Call it with each delta and `flush()` at the end of the turn. A failed write is
+    logged and the text kept for the next one: text is a live view, the end event
+    carries the answer.
+    """
+
+    def __init__(
+        self, writer: SlotWriter, interval_seconds: float, clock: Callable[[], float]
+    ) -> None:
+        self._writer = writer
+        self._interval = interval_seconds
+        self._clock = clock
+        self._buffer = ""
+        self._offset = 0
+        self._last_write: float | None = None
+
+    def __call__(self, delta: str) -> None:
+        self._buffer += delta
+        now = self._clock()
+        if self._last_write is None or now - self._last_write >= self._interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered now."""
+        if not self._buffer:
+            return
+        self._last_write = self._clock()
+        chunks = [self._buffer[i : i + TEXT_CHARS] for i in range(0, len(self._buffer), TEXT_CHARS)]
+        events: list[RunEvent] = []
+        offset = self._offset
+        for chunk in chunks:
+            events.append(text_event(offset, chunk))
+            offset += len(chunk)
+        try:
+            self._writer.write(*events)
+        except Exception:
+            logger.warning("could not write text events; keeping them for the next write")
+            return
+        self._buffer = ""
+        self._offset = offset
+
+
+def text_of(events: Sequence[StoredEvent]) -> Iterator[str]:
+    """The new text in `events`, once: text events placed at their offsets (repeats
+    after a retried activity are skipped). Offsets count per activity, so a new
+    activity's text (a higher slot) starts afresh."""
+    covered: dict[int, int] = {}
+    for event in events:
+        if event.type is not EventType.TEXT:
+            continue
+        slot = event.seq // SLOT_SIZE
+        offset = int(event.data["offset"])
+        text = str(event.data["text"])
+        done = covered.get(slot, 0)
+        if offset + len(text) <= done:
+            continue
+        yield text[max(done - offset, 0) :]
+        covered[slot] = offset + len(text)

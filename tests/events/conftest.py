@@ -1,0 +1,27 @@
+"""Event logs on the session's Azurite (tests/conftest.py), a fresh table per test."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from azure.data.tables import TableClient
+
+from durable_assistant.event_log import RunEvents, TableEventStore
+
+
+@pytest.fixture
+def table_name() -> str:
+    return "events" + uuid.uuid4().hex[:16]
+
+
+@pytest.fixture
+def store(azurite: str, table_name: str) -> TableEventStore:
+    """An event store on its own table, so tests never see each other's rows."""
+    table = TableClient.from_connection_string(azurite, table_name=table_name, retry_total=1)
+    return TableEventStore(table)
+
+
+@pytest.fixture
+def log(store: TableEventStore) -> RunEvents:
+    return RunEvents(store)

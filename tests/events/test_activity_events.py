@@ -1,0 +1,150 @@
+"""The activities write the run's events into Table storage (Azurite), once, however
+often they are retried: a failure injected after an activity's write makes the host
+run it again with the same input, as Durable Functions' retry options do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import activities
+from durable_assistant import service
+from durable_assistant.composition import services
+from durable_assistant.event_log import text_of
+from durable_assistant.events import (
+    EVENTS_KEY,
+    EventSlot,
+    StoredEvent,
+    end_event,
+    phase_event,
+)
+from durable_assistant.model import (
+    Backend,
+    Outcome,
+    Phase,
+    RunHandle,
+    RunResult,
+    ToolCall,
+    ToolInvocation,
+)
+from tests.core.conftest import app_env, clean_env  # noqa: F401  (fixtures)
+
+INSTANCE = "events-activity-run"
+
+
+@pytest.fixture
+def storage(app_env: pytest.MonkeyPatch, azurite: str, table_name: str) -> pytest.MonkeyPatch:  # noqa: F811
+    """App settings naming Azurite, with this test's own events table."""
+    app_env.setenv("AzureWebJobsStorage", azurite)
+    app_env.setenv("EVENTS_TABLE_NAME", table_name)
+    return app_env
+
+
+def events_of(instance_id: str = INSTANCE) -> list[StoredEvent]:
+    return services().run_events.store.read(instance_id, after=0, limit=1000)
+
+
+def with_slot(payload: dict[str, Any], slot: EventSlot) -> dict[str, Any]:
+    return {**payload, EVENTS_KEY: slot.to_json()}
+
+
+def tool_payload(slot: EventSlot) -> dict[str, Any]:
+    call = ToolCall(
+        call_id="call_1",
+        name="get_flights",
+        arguments=json.dumps({"date_1": "2015-04-24", "date_2": "2021-04-04"}),
+    )
+    invocation = ToolInvocation(instance_id=INSTANCE, call=call, allowed_tools=["get_flights"])
+    return with_slot(invocation.to_json(), slot)
+
+
+def test_a_tool_call_is_recorded_as_it_starts_and_as_it_ends(storage: pytest.MonkeyPatch) -> None:
+    slot = EventSlot(slot=5, step=2, record=[phase_event(Phase.RUNNING_TOOLS, 2)])
+    output = activities.run_tool(tool_payload(slot))
+    assert output["output"] == '{"flights": 2172}'
+
+    events = events_of()
+    assert [(e.type.value, e.data.get("status")) for e in events] == [
+        ("phase", None),
+        ("tool_call", "started"),
+        ("tool_call", "finished"),
+    ]
+    started, finished = events[1].data, events[2].data
+    assert started["name"] == "get_flights" and "2015-04-24" in started["arguments"]
+    assert (finished["ok"], finished["output"], finished["step"]) == (True, '{"flights": 2172}', 2)
+
+
+def test_a_tool_activity_retried_after_its_write_records_each_event_once(
+    storage: pytest.MonkeyPatch,
+) -> None:
+    slot = EventSlot(slot=5, step=1, record=[phase_event(Phase.RUNNING_TOOLS, 1)])
+    real_run_tool = service.run_tool
+    attempts = 0
+
+    def fails_first(invocation: ToolInvocation) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise ConnectionError("the worker went away after the started event")
+        return real_run_tool(invocation)
+
+    storage.setattr(service, "run_tool", fails_first)
+    with pytest.raises(ConnectionError):
+        activities.run_tool(tool_payload(slot))
+    assert [e.data.get("status") for e in events_of()] == [None, "started"]
+
+    activities.run_tool(tool_payload(slot))  # the retry: the same input
+
+    assert [e.data.get("status") for e in events_of()] == [None, "started", "finished"]
+
+
+def test_teardown_records_the_end_before_it_deletes_and_once_when_retried(
+    storage: pytest.MonkeyPatch,
+) -> None:
+    result = RunResult(
+        outcome=Outcome.COMPLETED,
+        answer="There are 2172 days.",
+        backend=Backend.RESPONSES,
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:00:01+00:00",
+    )
+    slot = EventSlot(slot=9, record=[phase_event(Phase.TEARING_DOWN, 0), end_event(result)])
+    handle = RunHandle(backend=Backend.RESPONSES, instance_id=INSTANCE)
+    seen_at_teardown: list[list[str]] = []
+    real_teardown = service.teardown_run
+
+    def teardown_failing_once(h: RunHandle) -> Any:
+        seen_at_teardown.append([e.type.value for e in events_of()])
+        if len(seen_at_teardown) == 1:
+            raise TimeoutError("the model service timed out")
+        return real_teardown(h)
+
+    storage.setattr(service, "teardown_run", teardown_failing_once)
+    with pytest.raises(TimeoutError):
+        activities.teardown_run(with_slot(handle.to_json(), slot))
+    activities.teardown_run(with_slot(handle.to_json(), slot))
+
+    assert seen_at_teardown == [["phase", "end"], ["phase", "end"]]
+    events = events_of()
+    assert [e.type.value for e in events] == ["phase", "end"]
+    assert events[-1].data["answer"] == "There are 2172 days."
+
+
+def test_the_fallback_activity_writes_the_same_rows_again(storage: pytest.MonkeyPatch) -> None:
+    slot = EventSlot(slot=3, record=[phase_event(Phase.TEARING_DOWN, 0)])
+    payload = with_slot({"instance_id": INSTANCE}, slot)
+    activities.record_run_events(dict(payload))
+    activities.record_run_events(dict(payload))
+    assert len(events_of()) == 1
+    with pytest.raises(ValueError, match="instance_id"):
+        activities.record_run_events(with_slot({}, slot))
+
+
+def test_an_activity_without_a_slot_writes_nothing(storage: pytest.MonkeyPatch) -> None:
+    payload = tool_payload(EventSlot(slot=0))
+    payload.pop(EVENTS_KEY)
+    activities.run_tool(payload)
+    assert events_of() == []
+    assert list(text_of(events_of())) == []
