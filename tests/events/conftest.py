@@ -25,3 +25,15 @@ def store(azurite: str, table_name: str) -> TableEventStore:
 @pytest.fixture
 def log(store: TableEventStore) -> RunEvents:
     return RunEvents(store)
+
+
+# -- the whole app: devhost running function_app.py, the emulator and Azurite --------
+# (the fixtures of tests/e2e, started once for this folder's session)
+from tests.e2e.conftest import app, emulator, model, settings  # noqa: E402, F401
+
+
+@pytest.fixture
+def run_log(azurite: str) -> TableEventStore:
+    """The event table the app writes (the default EVENTS_TABLE_NAME) on Azurite."""
+    table = TableClient.from_connection_string(azurite, table_name="assistantevents")
+    return TableEventStore(table)
