@@ -35,10 +35,11 @@ from durable_assistant.model import (
     Outcome,
     Phase,
     RunResult,
+    RuntimeStatus,
     ToolCall,
     ToolResult,
 )
-from durable_assistant.purge import PurgePolicy, RuntimeStatus, purge_leftovers
+from durable_assistant.purge import PurgePolicy, purge_leftovers
 
 CALL = ToolCall(call_id="call_1", name="get_flights", arguments='{"date_1": "2015-04-24"}')
 RESULT = ToolResult(call_id="call_1", name="get_flights", output='{"flights": 2172}', ok=True)
