@@ -39,7 +39,7 @@ from durable_assistant.model import (
     ToolCall,
     ToolResult,
 )
-from durable_assistant.purge import PurgePolicy, purge_leftovers
+from durable_assistant.purge import PurgePolicy, PurgeReport, purge_leftovers
 
 CALL = ToolCall(call_id="call_1", name="get_flights", arguments='{"date_1": "2015-04-24"}')
 RESULT = ToolResult(call_id="call_1", name="get_flights", output='{"flights": 2172}', ok=True)
@@ -245,6 +245,19 @@ def never_delete(obj: object) -> str:
     raise AssertionError("no object to delete here")
 
 
+def purge_events(statuses: dict[str, RuntimeStatus], store: TableEventStore) -> PurgeReport:
+    """The purge with only run event logs to look after."""
+    return purge_leftovers(
+        orchestrations=Orchestrations(statuses),
+        deleter=never_delete,  # type: ignore[arg-type]
+        ledger=None,
+        assistants=None,
+        policy=POLICY,
+        now=NOW,
+        events=store,
+    )
+
+
 def test_the_purge_removes_the_event_logs_of_old_runs_that_are_over(
     azurite: str, table_name: str
 ) -> None:
@@ -265,29 +278,13 @@ def test_the_purge_removes_the_event_logs_of_old_runs_that_are_over(
         "young-done": RuntimeStatus.COMPLETED,
     }
 
-    report = purge_leftovers(
-        orchestrations=Orchestrations(statuses),
-        deleter=never_delete,  # type: ignore[arg-type]
-        ledger=None,
-        assistants=None,
-        policy=POLICY,
-        now=NOW,
-        events=old,
-    )
+    report = purge_events(statuses, old)
 
     assert report.event_logs_purged == 2
     left = {i: len(old.read(i, after=0, limit=1000)) for i in statuses.keys() | {"old-gone"}}
     assert left == {"old-done": 0, "old-gone": 0, "old-running": 150, "young-done": 150}
     assert "event_logs_purged=2" in report.summary()
-    again = purge_leftovers(
-        orchestrations=Orchestrations(statuses),
-        deleter=never_delete,  # type: ignore[arg-type]
-        ledger=None,
-        assistants=None,
-        policy=POLICY,
-        now=NOW,
-        events=old,
-    )
+    again = purge_events(statuses, old)
     assert again.event_logs_purged == 0
 
 
