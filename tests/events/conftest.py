@@ -8,6 +8,7 @@ import pytest
 from azure.data.tables import TableClient
 
 from durable_assistant.event_log import RunEvents, TableEventStore
+from localrun.stack import Stack
 
 
 @pytest.fixture
@@ -28,12 +29,12 @@ def log(store: TableEventStore) -> RunEvents:
 
 
 # -- the whole app: devhost running function_app.py, the emulator and Azurite --------
-# (the fixtures of tests/e2e, started once for this folder's session)
-from tests.e2e.conftest import app, emulator, model, settings  # noqa: E402, F401
+# (the stack of tests/e2e, started once for this folder's session)
+from tests.e2e.conftest import app, model, settings, stack  # noqa: E402, F401
 
 
 @pytest.fixture
-def run_log(azurite: str) -> TableEventStore:
-    """The event table the app writes (the default EVENTS_TABLE_NAME) on Azurite."""
-    table = TableClient.from_connection_string(azurite, table_name="assistantevents")
+def run_log(stack: Stack) -> TableEventStore:  # noqa: F811
+    """The event table the app writes (the default EVENTS_TABLE_NAME) in the stack."""
+    table = TableClient.from_connection_string(stack.storage, table_name="assistantevents")
     return TableEventStore(table)

@@ -15,8 +15,8 @@ import pytest
 from devhost.testing import DevhostProcess, running_devhost
 from durable_assistant.event_log import TableEventStore
 from durable_assistant.events import StoredEvent
-from emulator.testing import RunningEmulator
-from tests.e2e.conftest import REPO_ROOT, SEED_QUESTION, start_run, wait_until_done
+from emulator.testing import AdminClient
+from tests.support.app_http import REPO_ROOT, SEED_QUESTION, start_run, wait_until_done
 
 SUBMIT_ROUTE = "POST /threads/{thread_id}/runs/{run_id}/submit_tool_outputs"
 
@@ -50,7 +50,7 @@ def assert_ordered_once(events: Sequence[StoredEvent]) -> None:
 
 @pytest.mark.parametrize("backend", ["assistants", "responses"])
 def test_a_seed_run_logs_its_phases_tools_usage_and_end_in_order(
-    app: DevhostProcess, model: RunningEmulator, run_log: TableEventStore, backend: str
+    app: DevhostProcess, model: AdminClient, run_log: TableEventStore, backend: str
 ) -> None:
     reply = start_run(app.url, {"question": SEED_QUESTION, "backend": backend}, wait=60)
     assert reply.status_code == 200, reply.text
@@ -77,7 +77,7 @@ def test_a_seed_run_logs_its_phases_tools_usage_and_end_in_order(
 
 
 def test_a_model_call_the_host_retries_after_its_write_logs_its_events_once(
-    app: DevhostProcess, model: RunningEmulator, run_log: TableEventStore
+    app: DevhostProcess, model: AdminClient, run_log: TableEventStore
 ) -> None:
     # OPENAI_MAX_RETRIES=1: two 500s fail the first submit activity after it wrote its
     # "submitting" phase; the host retries the activity, whose first request fails too.
@@ -98,7 +98,7 @@ def test_a_model_call_the_host_retries_after_its_write_logs_its_events_once(
 
 def test_a_host_killed_in_a_tool_call_logs_every_event_once(
     settings: dict[str, str],
-    model: RunningEmulator,
+    model: AdminClient,
     run_log: TableEventStore,
     tmp_path: Path,
 ) -> None:
