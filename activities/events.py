@@ -8,9 +8,11 @@ from typing import Any
 from activities.blueprint import bp
 from durable_assistant.composition import services
 from durable_assistant.events import take_slot
+from durable_assistant.telemetry import traced_activity
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
+@traced_activity("record_run_events")
 def record_run_events(payload: dict[str, Any]) -> None:
     """Write the events of the slot in `payload` for the instance it names."""
     slot = take_slot(payload)

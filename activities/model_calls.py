@@ -29,7 +29,9 @@ def start_run(payload: dict[str, Any]) -> dict[str, Any]:
     logger.info("instance %s: start_run", start.instance_id, extra=_ids(start.instance_id))
     events = services().run_events.writer(start.instance_id, slot)
     events.write()
-    step = service.start_run(start)
+    text = events.text_sink()
+    step = service.start_run(start, on_text=text)
+    text.flush()
     events.write(*step_events(step))
     return step.to_json()
 
@@ -61,7 +63,9 @@ def submit_tool_outputs(payload: dict[str, Any]) -> dict[str, Any]:
     )
     events = services().run_events.writer(submit.handle.instance_id, slot)
     events.write()
-    step = service.submit_outputs(submit)
+    text = events.text_sink()
+    step = service.submit_outputs(submit, on_text=text)
+    text.flush()
     events.write(*step_events(step))
     return step.to_json()
 

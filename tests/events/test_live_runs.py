@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devhost.testing import DevhostProcess, running_devhost
-from durable_assistant.event_log import TableEventStore
+from durable_assistant.event_log import TableEventStore, text_of
 from durable_assistant.events import StoredEvent
 from emulator.testing import AdminClient
 from tests.support.app_http import REPO_ROOT, SEED_QUESTION, start_run, wait_until_done
@@ -73,6 +73,10 @@ def test_a_seed_run_logs_its_phases_tools_usage_and_end_in_order(
     assert any(e.type.value == "usage" for e in events)
     end = events[-1].data
     assert (end["outcome"], end["answer"]) == ("completed", result["answer"])
+    # The answer also came as text while the model wrote it, before the end.
+    assert "".join(text_of(events)) == result["answer"]
+    first_text = next(i for i, e in enumerate(events) if e.type.value == "text")
+    assert first_text < len(events) - 1
     assert end["usage"]["total_tokens"] == result["usage"]["total_tokens"] > 0
 
 
