@@ -51,6 +51,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogEx
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -181,23 +182,26 @@ def tracer() -> trace.Tracer:
     return provider.get_tracer(TRACER_NAME)
 
 
-class _RunSpanIds:
-    """The SDK's random ids, except the one span whose id is fixed by `_fixed_span_id`."""
+class _RunSpanIds(IdGenerator):
+    """The provider's own ids, except the one span whose id is fixed by `_fixed_span_id`."""
 
-    def __init__(self, ids: Any) -> None:
+    def __init__(self, ids: IdGenerator) -> None:
         self._ids = ids
 
     def generate_span_id(self) -> int:
         fixed = _fixed_span_id.get()
-        return fixed if fixed is not None else int(self._ids.generate_span_id())
+        return fixed if fixed is not None else self._ids.generate_span_id()
 
     def generate_trace_id(self) -> int:
-        return int(self._ids.generate_trace_id())
+        return self._ids.generate_trace_id()
+
+    def is_trace_id_random(self) -> bool:
+        return self._ids.is_trace_id_random()
 
 
 def _install_run_span_ids(provider: object) -> None:
     ids = getattr(provider, "id_generator", None)
-    if ids is not None and not isinstance(ids, _RunSpanIds):
+    if isinstance(ids, IdGenerator) and not isinstance(ids, _RunSpanIds):
         provider.id_generator = _RunSpanIds(ids)  # type: ignore[attr-defined]
 
 

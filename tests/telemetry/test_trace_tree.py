@@ -38,13 +38,13 @@ def app(collector: Collector, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield stack.app.url
 
 
-def start(app: str, trace_parent: str, **body: str) -> str:
-    """Run the seed question to its end under `trace_parent`; the run's id."""
+def start(app: str, trace_parent: str | None, **body: str) -> str:
+    """Run the seed question to its end under `trace_parent` (if any); the run's id."""
     reply = requests.post(
         f"{app}/api/runs",
         params={"wait": 60},
         json={"question": SEED_QUESTION, **body},
-        headers={"traceparent": trace_parent},
+        headers={"traceparent": trace_parent} if trace_parent else {},
         timeout=90,
     )
     assert reply.status_code == 200, reply.text
@@ -146,3 +146,21 @@ def test_logs_carry_the_instance_id_and_the_trace(app: str, collector: Collector
     # Each tool's log line is written inside its tool span, so it joins the trace there.
     spans = {span.span_id: span for span in collector.trace(trace_id)}
     assert all(spans[log.span_id].name.startswith("execute_tool ") for log in tool_logs)
+
+
+def test_a_caller_without_trace_context_gets_a_new_trace(app: str, collector: Collector) -> None:
+    instance_id = start(app, None)
+
+    def request_span(found: Collector) -> list[ExportedSpan]:
+        return [
+            span
+            for span in found.spans
+            if span.name == "POST /api/runs" and span.attributes.get(INSTANCE_ID) == instance_id
+        ]
+
+    collector.wait_for(lambda c: bool(request_span(c)))
+    (request,) = request_span(collector)
+    assert request.parent_id == ""
+    collector.wait_for(lambda c: RUN_SPAN in {s.name for s in c.trace(request.trace_id)})
+    (run,) = children(collector.trace(request.trace_id), request)
+    assert (run.name, run.attributes[INSTANCE_ID]) == (RUN_SPAN, instance_id)
