@@ -231,12 +231,30 @@ class RunHandle(Stored):
         return self.model_copy(update={"response_id": response_id, "response_ids": ids})
 
 
+MAX_TOOL_NAME_CHARS = 256
+MAX_ARGUMENTS_CHARS = 32_000
+MAX_ANSWER_CHARS = 100_000
+"""Bounds of the model-provided strings the app stores (history, result, trace): the
+model can send anything, and history must stay small. A longer tool name is no
+registered tool anyway; longer arguments are cut (and then fail validation, which
+the model is told); a longer answer is cut with "…"."""
+
+
 class ToolCall(Model):
     """One function call the model asked for; arguments are the model's raw JSON text."""
 
     call_id: str = Field(min_length=1)
     name: str
     arguments: str = ""
+
+    @classmethod
+    def from_model(cls, call_id: str, name: str, arguments: str) -> ToolCall:
+        """A call as the model sent it, its name and arguments cut to their bounds."""
+        return cls(
+            call_id=call_id,
+            name=short(name, MAX_TOOL_NAME_CHARS),
+            arguments=short(arguments, MAX_ARGUMENTS_CHARS),
+        )
 
 
 class ToolResult(Stored):

@@ -7,6 +7,7 @@ recorder and tool registry, so an activity is only decode → call → encode.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from durable_assistant.backends import (
     AssistantsBackend,
@@ -17,18 +18,21 @@ from durable_assistant.backends import (
     TextHook,
     delete_object,
 )
-from durable_assistant.backends.errors import TeardownIncompleteError
+from durable_assistant.backends.errors import ModelRequestError, TeardownIncompleteError
 from durable_assistant.composition import AppServices, services
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Backend,
     RunHandle,
+    RunState,
+    RunStatus,
     StartInput,
     Step,
     SubmitInput,
     TeardownReport,
     ToolInvocation,
     ToolResult,
+    short,
 )
 from durable_assistant.objects import CreatedObject
 from durable_assistant.tools.registry import ERROR_PREFIX
@@ -63,26 +67,45 @@ def _follow(on_text: TextHook | None) -> Follow:
     return Follow(seconds=services().settings.model_follow_seconds, on_text=on_text)
 
 
+def _final_on_refusal(handle: RunHandle, operation: Callable[[], Step]) -> Step:
+    """Run one model operation; a request the service refused (a 4xx that retrying
+    cannot fix) ends the run at once as failed, with the service's reason, instead of
+    failing the activity into retries that would be refused the same way."""
+    try:
+        return operation()
+    except ModelRequestError as error:
+        state = RunState(status=RunStatus.FAILED, reason=short(str(error)))
+        return Step(handle=handle, state=state)
+
+
 def start_run(start: StartInput, on_text: TextHook | None = None) -> Step:
     """Create the run's server-side objects (those the handle lacks) and start it,
     following the first model turn (see `_follow`)."""
-    return _logged("start", _backend(start.plan.backend).start(start, _follow(on_text)))
+    handle = start.handle or RunHandle(backend=start.plan.backend, instance_id=start.instance_id)
+    backend = _backend(start.plan.backend)
+    follow = _follow(on_text)
+    return _logged("start", _final_on_refusal(handle, lambda: backend.start(start, follow)))
 
 
 def poll_run(handle: RunHandle) -> Step:
     """Where the run is now (with the service's poll-after hint while pending)."""
-    return _logged("poll", _backend(handle.backend).poll(handle))
+    backend = _backend(handle.backend)
+    return _logged("poll", _final_on_refusal(handle, lambda: backend.poll(handle)))
 
 
 def submit_outputs(submit: SubmitInput, on_text: TextHook | None = None) -> Step:
     """Submit every tool output of one step at once, following the next model turn."""
     backend = _backend(submit.handle.backend)
-    return _logged("submit", backend.submit(submit, _follow(on_text)))
+    follow = _follow(on_text)
+    return _logged(
+        "submit", _final_on_refusal(submit.handle, lambda: backend.submit(submit, follow))
+    )
 
 
 def cancel_run(handle: RunHandle) -> Step:
     """Ask the service to stop the run."""
-    return _logged("cancel", _backend(handle.backend).cancel(handle))
+    backend = _backend(handle.backend)
+    return _logged("cancel", _final_on_refusal(handle, lambda: backend.cancel(handle)))
 
 
 def teardown_run(handle: RunHandle) -> TeardownReport:

@@ -70,6 +70,7 @@ def replay(state: EmulatorState, history: list[Json], script: str | None) -> Epi
             break
         made = decision.calls[: len(batch)]
         episode.pending = {call.call_id: call for call in made}
+        episode.asked = len(made)
         if not all(call.call_id in outputs for call in made):
             break
         episode.answer_calls(outputs)

@@ -63,6 +63,7 @@ class Episode:
     issued: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
     pending: dict[str, PlannedCall] = field(default_factory=dict)
+    asked: int = 0
 
     @classmethod
     def start(cls, book: ScriptBook, question: str, script_name: str | None = None) -> Episode:
@@ -107,20 +108,21 @@ class Episode:
                 return Decision(text=f"I cannot answer that: {error}.")
             calls.append(
                 PlannedCall(
-                    call_id=call_id(),
+                    call_id=spec.call_id or call_id(),
                     name=spec.name,
                     arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
                     alias=spec.alias,
                 )
             )
         self.pending = {call.call_id: call for call in calls}
+        self.asked = len(calls)  # calls may share an id: `pending` can hold fewer
         return Decision(calls=tuple(calls))
 
     def answer_calls(self, outputs: Mapping[str, str]) -> None:
         """Take the outputs of the pending calls (the caller checked the ids) and move on."""
         for call_id, call in self.pending.items():
             self.outputs[call.alias] = _parse_output(outputs.get(call_id, ""))
-        self.issued += len(self.pending)
+        self.issued += max(self.asked, len(self.pending))
         self.pending = {}
         turns = self.script.turns if self.script is not None else ()
         if self.turn < len(turns) and self.issued >= len(turns[self.turn].calls):

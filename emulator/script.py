@@ -41,6 +41,7 @@ class CallSpec:
     name: str
     arguments: Any
     alias: str
+    call_id: str | None = None  # a fixed id (two calls may share one, as a model may do)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,11 @@ def _parse_turn(script: str, index: int, data: Any) -> Turn:
         alias = item.get("as", item["name"])
         if not isinstance(alias, str) or alias in {c.alias for c in calls}:
             raise ScriptError(f"{where}: two calls named {alias!r}; give one an 'as'")
-        calls.append(CallSpec(name=item["name"], arguments=item.get("arguments", {}), alias=alias))
+        fixed_id = item.get("id")
+        if fixed_id is not None and not isinstance(fixed_id, str):
+            raise ScriptError(f"{where}: a call's 'id' must be a string")
+        arguments = item.get("arguments", {})
+        calls.append(CallSpec(item["name"], arguments, alias, call_id=fixed_id))
     if not calls:
         raise ScriptError(f"{where}: 'call' lists no tool")
     return Turn(calls=tuple(calls))

@@ -23,6 +23,7 @@ from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
 
 from durable_assistant.backends.base import (
     delete_all,
+    distinct_calls,
     guarded,
     poll_after_ms,
     record_created,
@@ -39,6 +40,7 @@ from durable_assistant.backends.errors import model_errors, throttled_state
 from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
+    MAX_ANSWER_CHARS,
     Backend,
     RunHandle,
     RunState,
@@ -263,17 +265,18 @@ class AssistantsBackend:
         answer: str | None = None,
     ) -> RunState:
         if run.status == "requires_action" and run.required_action is not None:
-            calls = [
-                ToolCall(
-                    call_id=call.id,
-                    name=call.function.name,
-                    arguments=call.function.arguments,
-                )
-                for call in run.required_action.submit_tool_outputs.tool_calls
-            ]
+            calls = distinct_calls(
+                (
+                    ToolCall.from_model(call.id, call.function.name, call.function.arguments)
+                    for call in run.required_action.submit_tool_outputs.tool_calls
+                ),
+                handle.instance_id,
+            )
             return RunState(status=RunStatus.REQUIRES_ACTION, tool_calls=calls)
         if run.status == "completed":
-            answer = self._answer(handle, run) if answer is None else answer
+            answer = short(
+                self._answer(handle, run) if answer is None else answer, MAX_ANSWER_CHARS
+            )
             return RunState(status=RunStatus.COMPLETED, answer=answer, usage=_usage(run))
         details = run.incomplete_details
         if run.status == "incomplete" and details is not None and details.reason == FILTERED:

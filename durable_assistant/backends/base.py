@@ -32,6 +32,7 @@ from durable_assistant.model import (
     Step,
     SubmitInput,
     TeardownReport,
+    ToolCall,
 )
 from durable_assistant.objects import (
     APP_TAG_KEY,
@@ -86,6 +87,26 @@ def guarded(what: str, handle: RunHandle, operation: Callable[[], Step]) -> Step
             return operation()
     except RateLimitError as error:
         return Step(handle=handle, state=throttled_state(error))
+
+
+def distinct_calls(calls: Iterable[ToolCall], instance_id: str) -> list[ToolCall]:
+    """The model's calls with each call id once (the first wins).
+
+    A model can repeat a call id; the service then expects one output per id, so
+    running and answering both would be refused on every retry.
+    """
+    seen: dict[str, ToolCall] = {}
+    for call in calls:
+        if call.call_id in seen:
+            logger.warning(
+                "instance %s: the model repeated call id %s; answering it once",
+                instance_id,
+                call.call_id,
+                extra={"instance_id": instance_id},
+            )
+            continue
+        seen[call.call_id] = call
+    return list(seen.values())
 
 
 def tags_for(instance_id: str) -> dict[str, str]:

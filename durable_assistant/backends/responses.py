@@ -32,6 +32,7 @@ from openai.types.responses import (
 
 from durable_assistant.backends.base import (
     delete_all,
+    distinct_calls,
     guarded,
     poll_after_ms,
     record_created,
@@ -49,6 +50,7 @@ from durable_assistant.backends.content_filter import (
 from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
+    MAX_ANSWER_CHARS,
     Backend,
     RunHandle,
     RunState,
@@ -61,7 +63,7 @@ from durable_assistant.model import (
     Usage,
     short,
 )
-from durable_assistant.objects import ObjectKind, ObjectRecorder
+from durable_assistant.objects import INSTANCE_TAG_KEY, ObjectKind, ObjectRecorder
 from durable_assistant.tools.registry import ToolDefinition, ToolRegistry
 
 logger = logging.getLogger(__name__)
@@ -287,14 +289,18 @@ class ResponsesBackend:
         status = response.status
         usage = _usage(response)
         if status == "completed":
-            calls = [
-                ToolCall(call_id=item.call_id, name=item.name, arguments=item.arguments)
-                for item in response.output
-                if item.type == "function_call"
-            ]
+            calls = distinct_calls(
+                (
+                    ToolCall.from_model(item.call_id, item.name, item.arguments)
+                    for item in response.output
+                    if item.type == "function_call"
+                ),
+                str((response.metadata or {}).get(INSTANCE_TAG_KEY, "")),
+            )
             if calls:
                 return RunState(status=RunStatus.REQUIRES_ACTION, tool_calls=calls, usage=usage)
-            return RunState(status=RunStatus.COMPLETED, answer=response.output_text, usage=usage)
+            answer = short(response.output_text, MAX_ANSWER_CHARS)
+            return RunState(status=RunStatus.COMPLETED, answer=answer, usage=usage)
         if status == "failed":
             error = response.error
             reason = f"{error.code}: {error.message}" if error else "the response failed"

@@ -22,7 +22,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     the repository's function_app.py, for the session."""
     data_dir = tmp_path_factory.mktemp("stack")
     with running_stack(
-        data_dir, overrides=E2E_SETTINGS, scripts=[SCRIPTS / "pauses.json"]
+        data_dir,
+        overrides=E2E_SETTINGS,
+        scripts=[SCRIPTS / "pauses.json", SCRIPTS / "hostile.json"],
     ) as running:
         yield running
 

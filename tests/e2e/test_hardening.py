@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import pytest
 import requests
+from openai import AzureOpenAI
 
 from devhost.testing import DevhostProcess
+from durable_assistant.ledger import TableLedger
+from durable_assistant.objects import ObjectKind
 from emulator.testing import AdminClient
+from localrun.stack import EMULATOR_KEY
 from tests.support.app_http import (
     SEED_QUESTION,
     cancel_run,
     checked,
     start_run,
+    wait_for_phase,
     wait_until_done,
 )
 from tests.support.waiting import holds_within
@@ -96,3 +101,48 @@ def test_teardown_retries_a_delete_that_failed(app: DevhostProcess, model: Admin
     assert reply.json()["outcome"] == "completed"
     assert model.config()["faults"] == []  # every drop was used
     assert all_gone(model), model.live()
+
+
+# -- answers the service refuses: fail fast, cleanly ---------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["assistants", "responses"])
+def test_a_call_id_the_model_repeats_is_answered_once(
+    app: DevhostProcess, model: AdminClient, backend: str
+) -> None:
+    reply = start_run(app.url, {"question": "Use one call id twice.", "backend": backend}, wait=60)
+
+    assert reply.status_code == 200, reply.text
+    result = reply.json()
+    assert result["outcome"] == "completed", result
+    assert result["answer"] == "Counted once."
+    assert [c["call_id"] for c in result["tool_calls"]] == ["call_same"]
+    assert all_gone(model), model.live()
+
+
+def test_a_request_the_service_refuses_ends_the_run_at_once(
+    app: DevhostProcess, model: AdminClient, settings: dict[str, str]
+) -> None:
+    model.configure(latency_ms=60_000)
+    body = {"question": SEED_QUESTION, "backend": "assistants"}
+    instance_id = start_run(app.url, body).json()["id"]
+    wait_for_phase(app.url, instance_id, "waiting_for_model")
+    ledger = TableLedger.from_connection_string(settings["AzureWebJobsStorage"], "assistantledger")
+    [thread_id] = [
+        o.object_id for o in ledger.objects_of(instance_id) if o.kind is ObjectKind.THREAD
+    ]
+    AzureOpenAI(
+        azure_endpoint=model.url, api_key=EMULATOR_KEY, api_version="2024-05-01-preview"
+    ).beta.threads.delete(thread_id)  # every poll of its run is now a 404
+    polls_before = polls(model)
+
+    status = wait_until_done(app.url, instance_id)
+
+    assert status["outcome"] == "failed", status
+    assert "404" in status["error"] and "No thread found" in status["error"], status
+    assert polls(model) - polls_before == 1  # refused once, not retried
+    assert all_gone(model), model.live()
+
+
+def polls(model: AdminClient) -> int:
+    return int(model.counts()["requests"].get("GET /threads/{thread_id}/runs/{run_id}", 0))
