@@ -16,7 +16,7 @@ from durable_assistant.model import (
     ToolCall,
 )
 from emulator.testing import running_emulator
-from tests.core.conftest import EMULATOR_KEY, emulator_settings, make_harness
+from tests.support.backends import EMULATOR_KEY, emulator_settings, make_harness
 
 HUGE = 200_000
 
