@@ -131,16 +131,18 @@ def test_a_request_the_service_refuses_ends_the_run_at_once(
     [thread_id] = [
         o.object_id for o in ledger.objects_of(instance_id) if o.kind is ObjectKind.THREAD
     ]
+    polls_before = polls(model)
     AzureOpenAI(
         azure_endpoint=model.url, api_key=EMULATOR_KEY, api_version="2024-05-01-preview"
     ).beta.threads.delete(thread_id)  # every poll of its run is now a 404
-    polls_before = polls(model)
 
     status = wait_until_done(app.url, instance_id)
 
     assert status["outcome"] == "failed", status
     assert "404" in status["error"] and "No thread found" in status["error"], status
-    assert polls(model) - polls_before == 1  # refused once, not retried
+    # one poll was refused (at most one more may have been on its way before the
+    # delete); four attempts would be four refused polls
+    assert polls(model) - polls_before <= 2
     assert all_gone(model), model.live()
 
 
