@@ -142,4 +142,3 @@ def test_a_request_the_service_refuses_ends_the_run_at_once(
     assert status["error"].startswith("Azure OpenAI rejected polling the run (404)"), status
     assert "No thread found" in status["error"], status
     assert all_gone(model), model.live()
-
