@@ -112,6 +112,13 @@ SCENARIOS = [
         controls={"faults": [{"fault": "500", "count": 40}]},
     ),
     Scenario(
+        "content-filtered-responses",
+        "Azure's content filter stops the run at a tool output",
+        seed("responses"),
+        {"runtime_status": "Completed", "outcome": "content_filtered"},
+        controls={"content_filter": [{"target": "tool_output", "pattern": "cat_born_date"}]},
+    ),
+    Scenario(
         "continue-as-new-assistants",
         "a long wait for the model: the last execution after continuing as new",
         seed("assistants"),

@@ -11,6 +11,7 @@ fails here would fail, or silently change, the runs in flight when it is deploye
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import pytest
 from pydantic import BaseModel, create_model
 
 from durable_assistant import model as domain
-from tests.orchestration.history import TASK_SCHEDULED, NondeterminismError
+from durable_assistant.model import RunResult
+from tests.orchestration.history import EXECUTION_STARTED, TASK_SCHEDULED, NondeterminismError
 from tests.orchestration.replay import (
     load,
     payload_problems,
@@ -27,7 +29,11 @@ from tests.orchestration.replay import (
 )
 from tests.orchestration.runs import orchestrator_entry
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDINGS = recordings()
+DEFAULT_VERSION = json.loads((REPO_ROOT / "host.json").read_text())["extensions"]["durableTask"][
+    "defaultVersion"
+]
 WANTED = {
     "completed-assistants",
     "completed-responses",
@@ -37,8 +43,12 @@ WANTED = {
     "deadline-responses",
     "throttled-responses",
     "orchestration-failed-responses",
+    "content-filtered-responses",
     "continue-as-new-assistants",
 }
+"""Every way a run ends. Recordings made by earlier versions of the app (named
+`*-before-versioning`: instances started without an orchestration version) are
+kept as they are: runs like them may still be in flight."""
 
 
 def test_the_recordings_cover_every_way_a_run_ends() -> None:
@@ -48,6 +58,18 @@ def test_the_recordings_cover_every_way_a_run_ends() -> None:
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.stem)
 def test_a_recorded_history_replays_on_the_current_orchestrator(path: Path) -> None:
     replay_recording(orchestrator_entry(), load(path))
+
+
+def test_instances_of_old_and_new_orchestration_versions_replay_as_their_version() -> None:
+    versions = set()
+    for path in RECORDINGS:
+        recording = load(path)
+        started = next(e for e in recording["history"] if e["EventType"] == EXECUTION_STARTED)
+        replayed = replay_recording(orchestrator_entry(), recording)
+        if replayed.error is None:
+            assert RunResult.from_json(replayed.output).version == (started["Version"] or None)
+        versions.add(started["Version"])
+    assert versions == {"", DEFAULT_VERSION}  # before versioning, and host.json's now
 
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.stem)
