@@ -19,11 +19,13 @@ from emulator.content_filter import (
     prompt_results,
     results,
 )
-from emulator.errors import NO_STREAMING, bad_request, invalid_type
+from emulator.errors import NO_STREAMING, ApiError, bad_request, invalid_type
 from emulator.history import check_tool_outputs, replay
 from emulator.items import input_items, item_text, output_text
 from emulator.model import Decision, count_tokens
 from emulator.routing import Ctx, Reply, Route, require_object
+from emulator.structured import chat_format, mismatch_message
+from emulator.wire import bounded_number, sampling
 
 Json = dict[str, Any]
 
@@ -48,7 +50,8 @@ def chat_to_items(messages: Any) -> list[Json]:
             )
             continue
         if content:
-            raw.append({"role": "system" if role == "developer" else role, "content": content})
+            parts = content if isinstance(content, str) else [chat_part(p) for p in content]
+            raw.append({"role": "system" if role == "developer" else role, "content": parts})
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
             raw.append(
@@ -60,6 +63,26 @@ def chat_to_items(messages: Any) -> list[Json]:
                 }
             )
     return input_items(raw, "messages")
+
+
+def chat_part(part: Any) -> Any:
+    """A chat content part in the Responses form (`text`, `image_url`, `file`); others as is,
+    for the item checks to refuse."""
+    if not isinstance(part, dict):
+        return part
+    kind = part.get("type")
+    if kind == "text":
+        return {"type": "input_text", "text": part.get("text")}
+    if kind == "image_url" and isinstance(part.get("image_url"), dict):
+        image = part["image_url"]
+        return {
+            "type": "input_image",
+            "image_url": image.get("url"),
+            "detail": image.get("detail", "auto"),
+        }
+    if kind == "file" and isinstance(part.get("file"), dict):
+        return {"type": "input_file", **part["file"]}
+    return part
 
 
 def items_to_chat(items: list[Json], instructions: str | None) -> list[Json]:
@@ -161,6 +184,10 @@ async def create_chat_completion(ctx: Ctx) -> Reply:
         raise bad_request(NO_STREAMING, param="stream")
     # On a deployment URL the deployment is the model; the v1 form names it in the body.
     model = str(ctx.body.get("model") or ctx.deployment or require_object(ctx.body, "model"))
+    for name in ("max_tokens", "max_completion_tokens"):
+        bounded_number(ctx.body, name, 1, integer=True)
+    sampling(ctx.body)
+    wanted = chat_format(ctx.body)
     history = chat_to_items(require_object(ctx.body, "messages"))
     check_tool_outputs(history)
     rules = ctx.state.filter_rules()
@@ -175,6 +202,10 @@ async def create_chat_completion(ctx: Ctx) -> Reply:
     decision = episode.decide(offered, parallel=ctx.body.get("parallel_tool_calls", True))
     prompt = count_tokens("\n".join(item_text(i) or str(i.get("output", "")) for i in history))
     filtered = answer_flag(rules, decision.text, decision.filtered) if decision.is_answer else None
+    if wanted is not None and decision.is_answer and filtered is None:
+        problem = wanted.mismatch(decision.text)
+        if problem is not None:
+            raise ApiError(500, mismatch_message(wanted, problem), type_="server_error")
     return Reply(completion_body(decision, model, prompt, ctx.state.clock(), filtered))
 
 

@@ -83,14 +83,10 @@ def _message(role: str, content: Any, where: str = "input", given_id: Any = None
     if isinstance(content, str):
         parts: list[Json] = [{"type": part_type, "text": content}]
     elif isinstance(content, list) and content:
-        parts = []
-        for index, part in enumerate(content):
-            if not isinstance(part, dict) or not isinstance(part.get("text"), str):
-                raise bad_request(
-                    f"Invalid content part at '{where}.content[{index}]'.",
-                    param=f"{where}.content[{index}]",
-                )
-            parts.append({"type": part.get("type", part_type), "text": part["text"]})
+        parts = [
+            content_part(part, part_type, f"{where}.content[{index}]")
+            for index, part in enumerate(content)
+        ]
     else:
         raise invalid_type(f"{where}.content", "a string or an array of content parts")
     if role == "assistant":
@@ -102,6 +98,63 @@ def _message(role: str, content: Any, where: str = "input", given_id: Any = None
         "status": "completed",
         "content": parts,
     }
+
+
+_TEXT_PARTS = ("input_text", "output_text", "refusal")
+_DETAILS = ("low", "high", "auto")
+
+
+def content_part(part: Any, default_type: str, where: str) -> Json:
+    """One content part of a message item, checked as the service checks it.
+
+    Text parts keep their text; `input_image` needs an `image_url` (URL or data URL)
+    or a `file_id`; `input_file` a `file_id`, `file_url` or `file_data` (with a
+    `filename`). The scripted model reads only the text (images and files are kept
+    on the item, and ignored).
+    """
+    if not isinstance(part, dict):
+        raise invalid_type(where, "an object")
+    kind = part.get("type", default_type)
+    if kind in _TEXT_PARTS:
+        text = part.get("refusal" if kind == "refusal" else "text")
+        if not isinstance(text, str):
+            raise bad_request(f"Missing required parameter: '{where}.text'.", param=where)
+        return {"type": kind, ("refusal" if kind == "refusal" else "text"): text}
+    if kind == "input_image":
+        detail = part.get("detail", "auto")
+        if detail not in _DETAILS:
+            raise bad_request(
+                f"Invalid value: '{detail}'. Supported values are: 'low', 'high', and 'auto'.",
+                param=f"{where}.detail",
+                code="invalid_value",
+            )
+        if not any(isinstance(part.get(k), str) for k in ("image_url", "file_id")):
+            raise bad_request(
+                f"Missing required parameter: '{where}.image_url' or '{where}.file_id'.",
+                param=where,
+            )
+        return {"type": kind, "detail": detail, **_strings(part, ("image_url", "file_id"))}
+    if kind == "input_file":
+        kept = _strings(part, ("file_id", "file_url", "file_data", "filename"))
+        if not kept.keys() & {"file_id", "file_url", "file_data"}:
+            raise bad_request(
+                f"Missing required parameter: '{where}.file_id', '{where}.file_url' or "
+                f"'{where}.file_data'.",
+                param=where,
+            )
+        if "file_data" in kept and "filename" not in kept:
+            raise bad_request(f"Missing required parameter: '{where}.filename'.", param=where)
+        return {"type": kind, **kept}
+    raise bad_request(
+        f"Invalid value: '{kind}'. Supported values are: 'input_text', 'input_image', "
+        "'input_file', 'output_text' and 'refusal'.",
+        param=f"{where}.type",
+        code="invalid_value",
+    )
+
+
+def _strings(part: Json, names: tuple[str, ...]) -> Json:
+    return {name: part[name] for name in names if isinstance(part.get(name), str)}
 
 
 def output_items(decision: Decision) -> list[Json]:

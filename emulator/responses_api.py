@@ -24,11 +24,14 @@ from emulator.proxy import proxy_failure
 from emulator.routing import Ctx, Reply, Route, require_object
 from emulator.runs import SCRIPT_KEY
 from emulator.state import EmulatorState, ResponseRecord, new_id
-from emulator.wire import metadata
+from emulator.structured import mismatch_message, text_format
+from emulator.wire import bounded_number, metadata, sampling
 
 Json = dict[str, Any]
 
 PENDING = ("queued", "in_progress")
+MIN_OUTPUT_TOKENS = 16
+"""The spec's minimum of a response's `max_output_tokens`."""
 
 
 def _not_found(response_id: str) -> ApiError:
@@ -111,6 +114,21 @@ def _proxy_decision(state: EmulatorState, record: ResponseRecord) -> Decision | 
     return task.result()
 
 
+def _answer_refused(state: EmulatorState, wire: Json, decision: Decision) -> bool:
+    """End the response when its answer is filtered (incomplete) or does not fit the
+    requested format (failed); True when it ended so."""
+    if answer_flag(state.filter_rules(), decision.text, decision.filtered):
+        wire["status"] = "incomplete"
+        wire["incomplete_details"] = {"reason": FILTERED_REASON}
+        return True
+    wanted = text_format(wire)
+    problem = wanted.mismatch(decision.text) if wanted is not None else None
+    if wanted is not None and problem is not None:
+        _fail(wire, "server_error", mismatch_message(wanted, problem))
+        return True
+    return False
+
+
 def _finish(state: EmulatorState, record: ResponseRecord, decision: Decision | None = None) -> None:
     """Play the model's turn for a response (or end it the way a test asked)."""
     wire = record.wire
@@ -139,14 +157,7 @@ def _finish(state: EmulatorState, record: ResponseRecord, decision: Decision | N
         episode.pending = {}
     output = output_items(decision) if decision is not None else record.planned or []
     wire["usage"] = _usage(record.history, output)
-    rules = state.filter_rules()
-    if (
-        decision is not None
-        and decision.is_answer
-        and answer_flag(rules, decision.text, decision.filtered)
-    ):
-        wire["status"] = "incomplete"
-        wire["incomplete_details"] = {"reason": FILTERED_REASON}
+    if decision is not None and decision.is_answer and _answer_refused(state, wire, decision):
         return
     wire["output"] = output
     limit = wire.get("max_output_tokens")
@@ -217,17 +228,64 @@ def _context(ctx: Ctx, body: Json) -> tuple[list[Json], str | None, Json | None]
     return [], None, None
 
 
+def _keys(item: Json) -> set[str]:
+    """What names an item across requests: its id, a call's call id, a message's text."""
+    keys = {item["id"]} if isinstance(item.get("id"), str) else set()
+    if item.get("type") in ("function_call", "function_call_output"):
+        keys.add(f"{item['type']}:{item['call_id']}")
+    elif item.get("type") == "message":
+        keys.add(f"message:{item['role']}:{item_text(item)}")
+    return keys
+
+
+def _already_in(item: Json, context: list[Json]) -> bool:
+    """True when the client resent an item the stored context holds already."""
+    keys = _keys(item)
+    return bool(keys) and any(keys & _keys(known) for known in context)
+
+
+def _chain_of(state: EmulatorState, given: list[Json]) -> tuple[list[Json], str | None]:
+    """The stored context a request continues, found by the items it resends.
+
+    A client that sends its own history (no `previous_response_id`) may leave items
+    out (an agent handoff that strips earlier tool calls). The script's place must not
+    depend on that: when the input names an item or a call of a stored response, the
+    request continues that response's context (its history and output), as kept here.
+    """
+    referenced: set[str] = set()
+    for item in given:
+        referenced |= _keys(item)
+        if item["type"] == "function_call_output":  # answers a call some output made
+            referenced.add(f"function_call:{item['call_id']}")
+    for record in reversed(list(state.responses.values())):
+        made: set[str] = set()
+        for item in record.wire["output"]:
+            made |= _keys(item)
+        if referenced & made:
+            known = [*record.history, *record.wire["output"]]
+            return known, record.wire["metadata"].get(SCRIPT_KEY)
+    return [], None
+
+
 async def create_response(ctx: Ctx) -> Reply:
     """POST /responses: foreground (answered now) or background (queued, then polled)."""
     body = ctx.body
     model = require_object(body, "model")
+    bounded_number(body, "max_output_tokens", MIN_OUTPUT_TOKENS, integer=True)
+    sampling(body)
+    text_format(body)  # a bad schema is refused now, as the service does
     given = input_items(body.get("input", []))
     background = bool(body.get("background", False))
     store = body.get("store", True) is not False
     if background and not store:
         raise bad_request("Background responses must be stored: set store=true.", param="store")
     before, inherited_script, conversation = _context(ctx, body)
-    history = [*before, *given]
+    if not before and conversation is None:
+        before, inherited_script = _chain_of(ctx.state, given)
+        given_new = [item for item in given if not _already_in(item, before)]
+    else:
+        given_new = given
+    history = [*before, *given_new]
     check_tool_outputs(history)
     prompts, tool_outputs = input_texts(given)
     if isinstance(body.get("instructions"), str):
@@ -263,8 +321,9 @@ async def create_response(ctx: Ctx) -> Reply:
         "top_p": body.get("top_p", 1.0),
         "truncation": body.get("truncation") or "disabled",
         "usage": None,
-        "user": body.get("user"),
     }
+    if isinstance(body.get("user"), str):  # left out unless given: the spec has no null here
+        wire["user"] = body["user"]
     record = ResponseRecord(
         wire=wire,
         input_items=given,

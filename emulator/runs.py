@@ -29,18 +29,23 @@ from emulator.proxy import proxy_failure
 from emulator.routing import Ctx, Reply, Route, require_object
 from emulator.state import EmulatorState, RunRecord, ThreadRecord, new_id
 from emulator.steps import close_steps, message_step, record_outputs, tool_calls_step
+from emulator.structured import chat_format, mismatch_message
 from emulator.wire import (
     assistant_tools,
+    bounded_number,
     function_names,
     message_content,
     message_text,
     metadata,
+    sampling,
     text_block,
 )
 
 Json = dict[str, Any]
 
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+MIN_RUN_TOKENS = 256
+"""The spec's minimum of a run's `max_prompt_tokens` and `max_completion_tokens`."""
 SCRIPT_KEY = "emulator_script"
 
 
@@ -109,7 +114,13 @@ def _step(state: EmulatorState, thread: ThreadRecord, run: RunRecord, now: float
         wire["incomplete_details"] = {"reason": "max_completion_tokens"}
         return True
     if decision.is_answer:
-        _answer(thread, run, decision, answer_flag(rules, decision.text, decision.filtered), now)
+        filtered = answer_flag(rules, decision.text, decision.filtered)
+        problem = _format_problem(run, decision) if filtered is None else None
+        if problem is not None:
+            wire["last_error"] = {"code": "server_error", "message": problem}
+            _end(run, "failed", now)
+        else:
+            _answer(thread, run, decision, filtered, now)
         return True
     tool_calls_step(run, decision.calls, now)
     wire["status"] = "requires_action"
@@ -180,6 +191,13 @@ def run_items(thread: ThreadRecord, run: RunRecord) -> list[Json]:
             for c in calls
         ]
     return items
+
+
+def _format_problem(run: RunRecord, decision: Decision) -> str | None:
+    """Why the answer does not fit the run's `response_format`; None when it does."""
+    wanted = chat_format(run.wire)
+    problem = wanted.mismatch(decision.text) if wanted is not None else None
+    return mismatch_message(wanted, problem) if wanted is not None and problem else None
 
 
 def _answer(
@@ -361,6 +379,10 @@ def start_run(state: EmulatorState, thread: ThreadRecord, body: Json, ctx: Ctx) 
             f"Thread {thread.wire['id']} already has an active run {active.wire['id']}."
         )
     run_metadata = metadata(body)
+    for name in ("max_prompt_tokens", "max_completion_tokens"):
+        bounded_number(body, name, MIN_RUN_TOKENS, integer=True)
+    sampling(body)
+    chat_format(body)
     tools = assistant_tools(body["tools"]) if body.get("tools") is not None else assistant["tools"]
     extra = body.get("additional_messages") or []
     if not isinstance(extra, list):

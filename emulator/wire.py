@@ -43,6 +43,45 @@ def metadata(body: Mapping[str, Any], current: Json | None = None) -> Json:
     return dict(value)
 
 
+def bounded_number(
+    body: Mapping[str, Any],
+    name: str,
+    low: float,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+) -> Any:
+    """A numeric body field within the spec's bounds (None when absent), else its 400."""
+    value = body.get(name)
+    if value is None:
+        return None
+    wrong = integer and not isinstance(value, int)
+    if isinstance(value, bool) or not isinstance(value, int | float) or wrong:
+        raise invalid_type(name, "an integer" if integer else "a number")
+    number = float(value)
+    if number < low:
+        raise bad_request(
+            f"Invalid '{name}': {'integer' if integer else 'number'} below minimum value. "
+            f"Expected a value >= {low:g}, but got {value} instead.",
+            param=name,
+            code="integer_below_min_value" if integer else "decimal_below_min_value",
+        )
+    if high is not None and number > high:
+        raise bad_request(
+            f"Invalid '{name}': {'integer' if integer else 'number'} above maximum value. "
+            f"Expected a value <= {high:g}, but got {value} instead.",
+            param=name,
+            code="integer_above_max_value" if integer else "decimal_above_max_value",
+        )
+    return value
+
+
+def sampling(body: Mapping[str, Any]) -> None:
+    """`temperature` (0-2) and `top_p` (0-1), as every model API bounds them."""
+    bounded_number(body, "temperature", 0, 2)
+    bounded_number(body, "top_p", 0, 1)
+
+
 def assistant_tools(value: Any, param: str = "tools") -> list[Json]:
     """Assistants-style tools (`{"type": "function", "function": {...}}`), normalised."""
     if value is None:
