@@ -1,23 +1,21 @@
-"""Helpers for tests: the emulator in a background thread, or as a child process.
+"""Helpers for tests: the emulator in a background thread of the test process.
 
 `running_emulator(api_key="k", poll_after_ms=10)` yields an object with `url`
 (give it to `AzureOpenAI(azure_endpoint=...)`), `counts()`, `configure(...)`
-and `reset()`; `emulator_process(...)` does the same through the CLI.
+and `reset()`. As a child process, the emulator is started by the local stack
+(`localrun.stack.running_model`).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from emulator.identity import IDENTITY_PATH
@@ -25,7 +23,6 @@ from emulator.proxy import ProxySettings
 from emulator.server import base_url, bind, build_state, make_server
 from emulator.state import EmulatorState
 
-READY = re.compile(r"emulator listening on (\S+)")
 START_TIMEOUT = 15.0
 
 
@@ -128,55 +125,3 @@ def running_emulator(
         server.should_exit = True
         thread.join(timeout=5)
         sock.close()
-
-
-class EmulatorProcess(AdminClient):
-    """An emulator running as `python -m emulator` in a child process."""
-
-    def __init__(self, url: str, process: subprocess.Popen[str]) -> None:
-        super().__init__(url)
-        self.process = process
-
-
-@contextmanager
-def emulator_process(*args: str, timeout: float = START_TIMEOUT) -> Iterator[EmulatorProcess]:
-    """Run `python -m emulator --port 0 ARGS...`, wait for its ready line, stop it after."""
-    command = [sys.executable, "-m", "emulator", "--port", "0", *args]
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    try:
-        url = _wait_ready(process, timeout)
-        yield EmulatorProcess(url, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _wait_ready(process: subprocess.Popen[str], timeout: float) -> str:
-    """The URL from the ready line, read on a thread so a silent child cannot hang us."""
-    found: list[str] = []
-
-    def read(stream: IO[str]) -> None:
-        for line in stream:
-            match = READY.search(line)
-            if match:
-                found.append(match.group(1))
-                return
-
-    assert process.stdout is not None
-    reader = threading.Thread(target=read, args=(process.stdout,), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not found:
-        raise RuntimeError(f"the emulator printed no ready line (exit code {process.poll()})")
-    return found[0]

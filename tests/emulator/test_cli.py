@@ -9,16 +9,27 @@ from pathlib import Path
 
 from openai import AzureOpenAI
 
-from emulator.testing import emulator_process
+from emulator.testing import AdminClient
+from localrun.processes import ReadyProcess
 from tests.support.emulator_sdk import API_VERSION, QUESTION
 
 ROOT = Path(__file__).resolve().parents[2]
+READY = r"emulator listening on (\S+)"
+
+
+def started(*args: str) -> tuple[ReadyProcess, str]:
+    """`python -m emulator --port 0 ARGS...` and the URL its ready line names."""
+    argv = [sys.executable, "-m", "emulator", "--port", "0", *args]
+    process = ReadyProcess("emulator", argv, ready=READY, cwd=ROOT)
+    return process, process.wait_ready(30).group(1)
 
 
 def test_ready_line_options_and_seed_script(tmp_path: Path) -> None:
-    with emulator_process(
+    process, url = started(
         "--api-key", "local-emulator-key", "--poll-after-ms", "7", "--latency-ms", "1-3"
-    ) as emu:
+    )
+    try:
+        emu = AdminClient(url)
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", emu.url)
         assert emu.config()["poll_after_ms"] == 7
         assert emu.config()["latency_ms"] == "1-3"
@@ -32,14 +43,15 @@ def test_ready_line_options_and_seed_script(tmp_path: Path) -> None:
         )
         assert run.status == "completed"  # no tools offered: answered in words
         assert emu.counts()["live"]["runs"] == 1
+    finally:
+        process.stop()
 
 
-def test_the_ready_line_is_the_only_stdout_line() -> None:
-    with emulator_process() as emu:
-        emu.process.terminate()
-        assert emu.process.wait(timeout=5) == 0
-        assert emu.process.stdout is not None
-        assert emu.process.stdout.read() == ""
+def test_the_ready_line_is_all_it_prints_and_it_stops_cleanly() -> None:
+    process, url = started()
+    process.stop()
+    assert process.process.returncode == 0
+    assert process.output() == f"emulator listening on {url}"
 
 
 def test_unusable_options_exit_with_status_2(tmp_path: Path) -> None:
