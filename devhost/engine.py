@@ -187,6 +187,9 @@ class Engine:
                 "episode of %s dropped: the instance was replaced meanwhile", instance_id
             )
             return
+        if commit.cancel_work:  # the instance ended or started over: its work is gone
+            for key in [k for k in self._task_traces if k[0] == instance_id]:
+                del self._task_traces[key]
         for item in commit.history:
             if item["EventType"] == EventType.TASK_SCHEDULED:
                 key = (instance_id, int(item["EventId"]))

@@ -16,7 +16,6 @@ import importlib
 import inspect
 import logging
 import os
-import time
 import typing
 import uuid
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from devhost import logs
 from devhost.indexer import AppIndex, FunctionLoadError, IndexedFunction, TriggerKind
 from devhost.invoker import Invoker
 from devhost.tracing import Carried
@@ -190,31 +188,13 @@ class StreamingHttp:
         if pending is None:
             return PlainTextResponse("Not Found", status_code=404)
         self._synchronizer.sync_route_params(request, pending.params)
-        function = pending.function
-        started = time.monotonic()
-        try:
-            returned = await self._invoker.call(
-                function,
-                request,
-                invocation_id=invocation_id,
-                trace_context=Carried.from_headers(request.headers).invocation(),
-            )
-        except Exception as exc:
-            LOGGER.exception("function %s raised", function.name)
-            logs.executed(
-                function.name,
-                ok=False,
-                seconds=time.monotonic() - started,
-                invocation_id=invocation_id,
-                detail=f"{type(exc).__name__}: {exc}",
-            )
-            return PlainTextResponse("Internal Server Error", status_code=500)
-        status = getattr(returned, "status_code", 200)
-        logs.executed(
-            function.name,
-            ok=True,
-            seconds=time.monotonic() - started,
+        ok, returned = await self._invoker.call_logged(
+            pending.function,
+            request,
             invocation_id=invocation_id,
-            detail=f"{request.method} {request.url.path} -> {status}",
+            trace_context=Carried.from_headers(request.headers).invocation(),
+            detail=lambda r: (
+                f"{request.method} {request.url.path} -> {getattr(r, 'status_code', 200)}"
+            ),
         )
-        return returned
+        return returned if ok else PlainTextResponse("Internal Server Error", status_code=500)

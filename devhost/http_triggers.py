@@ -6,8 +6,6 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from devhost import logs
 from devhost.http_streaming import StreamingHttp
 from devhost.indexer import AppIndex, FunctionLoadError, IndexedFunction, TriggerKind
 from devhost.invoker import Invoker
@@ -231,34 +228,14 @@ class HttpTriggers:
             route_params=params,
             body=body,
         )
-        invocation_id = str(uuid.uuid4())
-        started = time.monotonic()
-        try:
-            returned = await self._invoker.call(
-                route.function,
-                http_request,
-                invocation_id=invocation_id,
-                trace_context=Carried.from_headers(request.headers).invocation(),
-            )
-            response = to_starlette(returned)
-        except Exception as exc:
-            LOGGER.exception("function %s raised", route.function.name)
-            logs.executed(
-                route.function.name,
-                ok=False,
-                seconds=time.monotonic() - started,
-                invocation_id=invocation_id,
-                detail=f"{type(exc).__name__}: {exc}",
-            )
-            return Response(status_code=500)
-        logs.executed(
-            route.function.name,
-            ok=True,
-            seconds=time.monotonic() - started,
-            invocation_id=invocation_id,
-            detail=f"{request.method} {request.url.path} -> {response.status_code}",
+        ok, response = await self._invoker.call_logged(
+            route.function,
+            http_request,
+            trace_context=Carried.from_headers(request.headers).invocation(),
+            convert=to_starlette,
+            detail=lambda r: f"{request.method} {request.url.path} -> {r.status_code}",
         )
-        return response
+        return response if ok else Response(status_code=500)
 
     def _authorized(self, function: IndexedFunction, request: Request) -> bool:
         """Keys are only checked when devhost was asked to (`--require-keys`)."""

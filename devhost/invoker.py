@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -17,6 +19,7 @@ from typing import Any
 
 import azure.functions as func
 
+from devhost import logs
 from devhost.indexer import IndexedFunction
 from devhost.tracing import Carried, TraceContext, attach_if_enabled
 
@@ -63,6 +66,16 @@ class InvocationContext(func.Context):
 
 
 ClientJson = Callable[[dict[str, Any]], str]
+
+LOGGER = logging.getLogger("devhost.invoker")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _no_detail(_: Any) -> str:
+    return ""
 
 
 class Invoker:
@@ -124,6 +137,45 @@ class Invoker:
         return await loop.run_in_executor(
             executor or self._executor, functools.partial(_traced, trace, function.func, kwargs)
         )
+
+    async def call_logged(
+        self,
+        function: IndexedFunction,
+        trigger_value: Any,
+        *,
+        invocation_id: str | None = None,
+        trace_context: TraceContext | None = None,
+        convert: Callable[[Any], Any] = _same,
+        detail: Callable[[Any], str] = _no_detail,
+    ) -> tuple[bool, Any]:
+        """Invoke, pass the return value through `convert` (the worker's output
+        encoding, which can fail the invocation too) and log the execution line;
+        returns (succeeded, converted value), exceptions logged, not raised."""
+        invocation_id = invocation_id or str(uuid.uuid4())
+        started = time.monotonic()
+        try:
+            returned = await self.call(
+                function, trigger_value, invocation_id=invocation_id, trace_context=trace_context
+            )
+            converted = convert(returned)
+        except Exception as exc:
+            LOGGER.exception("function %s raised", function.name)
+            logs.executed(
+                function.name,
+                ok=False,
+                seconds=time.monotonic() - started,
+                invocation_id=invocation_id,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+            return False, None
+        logs.executed(
+            function.name,
+            ok=True,
+            seconds=time.monotonic() - started,
+            invocation_id=invocation_id,
+            detail=detail(converted),
+        )
+        return True, converted
 
 
 def _traced(trace: TraceContext, func_: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

@@ -6,8 +6,6 @@ import asyncio
 import json
 import logging
 import re
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +13,6 @@ from azure.functions import meta
 from azure.functions.timer import TimerRequestConverter
 from croniter import croniter
 
-from devhost import logs
 from devhost.config import expand_settings
 from devhost.indexer import AppIndex, IndexedFunction, TriggerKind
 from devhost.invoker import Invoker
@@ -114,20 +111,4 @@ class TimerTriggers:
 
 async def run_logged(invoker: Invoker, function: IndexedFunction, value: Any) -> None:
     """Invoke a non-HTTP function and log its execution line."""
-    invocation_id = str(uuid.uuid4())
-    started = time.monotonic()
-    try:
-        await invoker.call(function, value, invocation_id=invocation_id)
-    except Exception as exc:
-        LOGGER.exception("function %s raised", function.name)
-        logs.executed(
-            function.name,
-            ok=False,
-            seconds=time.monotonic() - started,
-            invocation_id=invocation_id,
-            detail=f"{type(exc).__name__}: {exc}",
-        )
-        return
-    logs.executed(
-        function.name, ok=True, seconds=time.monotonic() - started, invocation_id=invocation_id
-    )
+    await invoker.call_logged(function, value)
