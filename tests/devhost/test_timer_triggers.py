@@ -61,8 +61,9 @@ def test_run_on_startup_prefix_and_context(tmp_path: Path) -> None:
     with running_devhost(
         APPS / "minimal", data_dir=tmp_path / "data", env={"MINIMAL_MARKER": str(marker)}
     ) as minimal:
-        deadline = time.monotonic() + 5
-        while not marker.exists():
+        deadline = time.monotonic() + 10
+        # The function creates the file, then writes it: wait for the text.
+        while not (marker.exists() and marker.read_text()):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert marker.read_text() == "past_due=False"
