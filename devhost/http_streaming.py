@@ -16,6 +16,7 @@ import importlib
 import inspect
 import logging
 import os
+import socket
 import typing
 import uuid
 from dataclasses import dataclass
@@ -135,6 +136,12 @@ class StreamingHttp:
         web_app = extension.WebApp()
         web_app.route(self._catch_all)
         self.asgi = web_app.get_app()
+        # The worker's own server listens on a free loopback port; the host's proxy
+        # sends requests there with that address as their Host. devhost only needs the
+        # address (nothing listens on it): it is what `request.url` shows on Azure.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.worker_address: tuple[str, int] = probe.getsockname()
 
     async def forward(
         self,
@@ -144,12 +151,18 @@ class StreamingHttp:
         function: IndexedFunction,
         params: dict[str, str],
     ) -> None:
-        """Forward one matched request, adding the headers the host's proxy adds."""
+        """Forward one matched request as the host's proxy does: to the worker's address
+        (the Host header names it), with `X-Forwarded-Host/Proto/For` and the invocation
+        id added. The worker's uvicorn applies `X-Forwarded-Proto` and `-For` (it trusts
+        loopback), not `-Host`: so on Azure `request.url` is the worker's address, and
+        public URLs must be built from `X-Forwarded-Host`."""
         invocation_id = str(uuid.uuid4())
         self._pending[invocation_id] = _Pending(function, params)
         original = Request(scope)
         client = scope.get("client")
+        worker_host, worker_port = self.worker_address
         added = {
+            "host": f"{worker_host}:{worker_port}",
             INVOCATION_HEADER: invocation_id,
             "x-forwarded-host": original.headers.get("host", ""),
             "x-forwarded-proto": scope.get("scheme", "http"),
@@ -168,12 +181,11 @@ class StreamingHttp:
                 "path",
                 "raw_path",
                 "query_string",
-                "server",
                 "client",
             )
             if key in scope
         }
-        inner.update(headers=headers, root_path="")
+        inner.update(headers=headers, root_path="", server=self.worker_address)
         try:
             await self.asgi(inner, receive, send)
         finally:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -76,7 +77,13 @@ def test_route_params_body_status_and_headers(streams: DevhostProcess) -> None:
     got = requests.post(f"{streams.url}/api/items/42/tail?q=1&r=two", data=b"payload", timeout=10)
     assert got.status_code == 201
     assert got.headers["x-item"] == "42"
-    assert got.json() == {
+    seen = got.json()
+    assert seen.pop("forwarded_host") == f"127.0.0.1:{streams.port}"
+    # As on Azure: the request reaches the worker's own server, so req.url names it.
+    internal = urlsplit(seen.pop("url"))
+    assert (internal.hostname, internal.path) == ("127.0.0.1", "/api/items/42/tail")
+    assert internal.port != streams.port
+    assert seen == {
         "path_params": {"id": "42", "rest": "tail"},
         "query": {"q": "1", "r": "two"},
         "body": "payload",

@@ -103,6 +103,8 @@ async def items(req: Request) -> JSONResponse:
             "query": dict(req.query_params),
             "body": body.decode(),
             "invocation_header": bool(req.headers.get("x-ms-invocation-id")),
+            "url": str(req.url),
+            "forwarded_host": req.headers.get("x-forwarded-host"),
         },
         status_code=201,
         headers={"x-item": req.path_params["id"]},
