@@ -48,6 +48,9 @@ class Scenario:
     expect: dict[str, Any]
     controls: dict[str, Any] = field(default_factory=dict)
     cancel_in_phase: str | None = None
+    in_flight: tuple[str, int] | None = None
+    """Record the run while it goes on: once history has this many tasks of this
+    activity scheduled (the run is then cancelled, unrecorded)."""
     long_run: bool = False
     timeout: float = 60.0
 
@@ -119,6 +122,22 @@ SCENARIOS = [
         controls={"content_filter": [{"target": "tool_output", "pattern": "cat_born_date"}]},
     ),
     Scenario(
+        "in-flight-tools-responses",
+        "in flight: two tool calls scheduled, neither finished",
+        {"question": "Please pause twice.", "backend": "responses"},
+        {"runtime_status": "Running"},
+        in_flight=("run_tool", 2),
+    ),
+    Scenario(
+        "in-flight-polling-assistants",
+        "in flight: the model thinks, the run polls on durable timers",
+        seed("assistants"),
+        {"runtime_status": "Running"},
+        controls={"latency_ms": 60_000},
+        in_flight=("poll_run", 2),
+        long_run=True,
+    ),
+    Scenario(
         "continue-as-new-assistants",
         "a long wait for the model: the last execution after continuing as new",
         seed("assistants"),
@@ -141,14 +160,16 @@ def run_scenario(stack: Stack, scenario: Scenario) -> dict[str, Any]:
         if scenario.cancel_in_phase:
             wait_for(host, run["id"], lambda view: view.get("phase") == scenario.cancel_in_phase)
             requests.post(run["links"]["cancel"], json={"reason": "recorded"}, timeout=10)
-        view = wait_for(host, run["id"], lambda view: bool(view["done"]), scenario.timeout)
+        if scenario.in_flight:
+            history = wait_for_history(host, run["id"], *scenario.in_flight)
+            view = requests.get(run["links"]["status"], timeout=10).json()
+            requests.post(run["links"]["cancel"], json={"reason": "recorded"}, timeout=10)
+            wait_for(host, run["id"], lambda view: bool(view["done"]), scenario.timeout)
+        else:
+            view = wait_for(host, run["id"], lambda view: bool(view["done"]), scenario.timeout)
+            history = read_history(host, run["id"])
     finally:
         stack.emulator.configure(**{k: v for k, v in before.items() if k != "seed"})
-    store = Store(host.data_dir)
-    try:
-        history = store.history(run["id"])
-    finally:
-        store.close()
     recording = {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -159,6 +180,29 @@ def run_scenario(stack: Stack, scenario: Scenario) -> dict[str, Any]:
     }
     check(scenario, recording)
     return recording
+
+
+def read_history(host: DevhostProcess, instance_id: str) -> list[dict[str, Any]]:
+    """The instance's history as devhost stores it and hands it to the orchestrator."""
+    store = Store(host.data_dir)
+    try:
+        return store.history(instance_id)
+    finally:
+        store.close()
+
+
+def wait_for_history(
+    host: DevhostProcess, instance_id: str, activity: str, count: int, timeout: float = 30
+) -> list[dict[str, Any]]:
+    """The history once `count` tasks of `activity` are scheduled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        history = read_history(host, instance_id)
+        if sum(e["EventType"] == 4 and e["Name"] == activity for e in history) >= count:
+            return history
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{instance_id}: never {count} open {activity} tasks")
+        time.sleep(0.02)
 
 
 def wait_for(

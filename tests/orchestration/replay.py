@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from durable_assistant import events, run_loop
 from durable_assistant import model as domain
-from durable_assistant import run_loop
 from tests.orchestration.history import (
     CALL_ACTIVITY,
     CALL_ACTIVITY_WITH_RETRY,
@@ -50,18 +50,20 @@ HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 EXECUTION_COMPLETED, EXECUTION_FAILED, EXECUTION_TERMINATED = 1, 2, 3
 ORCHESTRATION_COMPLETED_STATUS = 1
 
-PAYLOADS: dict[str, tuple[str, str]] = {
+PAYLOADS: dict[str, tuple[str | None, str | None]] = {
     "start_run": ("StartInput", "Step"),
     "poll_run": ("RunHandle", "Step"),
     "submit_tool_outputs": ("SubmitInput", "Step"),
     "cancel_run": ("RunHandle", "Step"),
     "teardown_run": ("RunHandle", "TeardownReport"),
     "run_tool": ("ToolInvocation", "ToolResult"),
+    "record_run_events": (None, None),  # only the instance id and the events slot
 }
-"""Each activity's (input, result) model, by name in `durable_assistant.model`. Looked
-up when used, so a test can put a changed model in its place."""
+"""Each activity's (input, result) model, by name in the modules below (None: no
+model). Looked up when used, so a test can put a changed model in its place. Any
+activity input may also carry the run's events slot (`EVENTS_KEY`: an `EventSlot`)."""
 
-MODULES = (domain, run_loop)
+MODULES = (domain, run_loop, events)
 
 
 def recordings() -> list[Path]:
@@ -131,7 +133,9 @@ def payload_problems(history: list[dict[str, Any]]) -> list[str]:
     problems: list[str] = []
     names: dict[int, str] = {}
 
-    def check(role: str, model_name: str, value: Any) -> None:
+    def check(role: str, model_name: str | None, value: Any) -> None:
+        if model_name is None:
+            return
         model = current(model_name)
         try:
             model.model_validate(value)
@@ -148,7 +152,11 @@ def payload_problems(history: list[dict[str, Any]]) -> list[str]:
             check("the orchestration's input", model_name, data)
         elif kind == TASK_SCHEDULED:
             names[event["EventId"]] = event["Name"]
-            check(f"{event['Name']} input", _payload(event["Name"])[0], decoded(event["Input"]))
+            data = decoded(event["Input"])
+            if isinstance(data, dict) and events.EVENTS_KEY in data:
+                data = dict(data)
+                check(f"{event['Name']} input's events", "EventSlot", data.pop(events.EVENTS_KEY))
+            check(f"{event['Name']} input", _payload(event["Name"])[0], data)
         elif kind == TASK_COMPLETED:
             name = names[event["TaskScheduledId"]]
             check(f"{name} result", _payload(name)[1], decoded(event["Result"]))
@@ -157,7 +165,7 @@ def payload_problems(history: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def _payload(activity: str) -> tuple[str, str]:
+def _payload(activity: str) -> tuple[str | None, str | None]:
     if activity not in PAYLOADS:
         raise AssertionError(f"activity {activity!r} has no payload models: add it to PAYLOADS")
     return PAYLOADS[activity]
@@ -177,17 +185,24 @@ class Replayed:
 
 def replay_recording(orchestrator: OrchestratorEntry, recording: dict[str, Any]) -> Replayed:
     """Replay the recorded history; `NondeterminismError` when the orchestrator now asks
-    for other tasks than history has, an `AssertionError` when it ends otherwise."""
+    for other tasks than history has, an `AssertionError` when it ends otherwise.
+
+    A run recorded in flight (no ending in its history) must ask for every task it had
+    scheduled and may ask for more (what it does next); it must not have ended.
+    """
     history: list[dict[str, Any]] = recording["history"]
-    state, error = call(orchestrator, recording["instance_id"], worker_view(history))
-    actions = list(flatten(state.get("actions", []))) if state else []
-    match(actions, history)
-    replayed = Replayed(bool(state.get("isDone")), state.get("output"), error)
     ending = next(
         (e for e in history if e["EventType"] in (EXECUTION_COMPLETED, EXECUTION_FAILED)), None
     )
-    assert ending is not None, "the recording has no ending: record runs that ended"
-    if ending.get("OrchestrationStatus") == ORCHESTRATION_COMPLETED_STATUS:
+    state, error = call(orchestrator, recording["instance_id"], worker_view(history))
+    actions = list(flatten(state.get("actions", []))) if state else []
+    match(actions, history, in_flight=ending is None)
+    replayed = Replayed(bool(state.get("isDone")), state.get("output"), error)
+    if ending is None:
+        assert error is None and not replayed.done, (
+            f"the run was in flight; the replay ends it: {error or replayed.output}"
+        )
+    elif ending.get("OrchestrationStatus") == ORCHESTRATION_COMPLETED_STATUS:
         assert error is None, f"the recorded run completed; the replay fails: {error}"
         assert replayed.done, "the recorded run completed; the replay does not end"
         was, now = decoded(ending["Result"]), decoded(replayed.output)
@@ -245,8 +260,11 @@ def decoded_once(raw: str | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-def match(actions: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
-    """Check the orchestrator's actions against the tasks history has scheduled.
+def match(
+    actions: list[dict[str, Any]], history: list[dict[str, Any]], *, in_flight: bool = False
+) -> None:
+    """Check the orchestrator's actions against the tasks history has scheduled
+    (`in_flight`: actions past the end of history are what the run does next).
 
     Activities are matched in order by name; a with-retry activity also takes the
     host's retry timer and next attempt after each failed attempt. Timers are matched
@@ -283,6 +301,8 @@ def match(actions: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
         if kind in (CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY):
             event = first(TASK_SCHEDULED)
             name = action["functionName"]
+            if event is None and in_flight:
+                continue
             if event is None or event["Name"] != name:
                 got = "nothing more" if event is None else f"activity {event['Name']!r}"
                 raise NondeterminismError(
@@ -302,6 +322,8 @@ def match(actions: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
         elif kind == CREATE_TIMER:
             at = parse_time(action["fireAt"])
             timer = first(TIMER_CREATED, at=at)
+            if timer is None and in_flight:
+                continue
             if timer is None:
                 raise NondeterminismError(
                     f"the orchestrator now sets a timer for {at}, which history does not have"
