@@ -6,7 +6,9 @@ import openai
 import pytest
 from openai import AzureOpenAI, OpenAI
 
+from durable_assistant.settings import Settings
 from emulator.testing import RunningEmulator
+from emulator.versions import DATED, Api
 from tests.support.emulator_sdk import API_VERSION, KEY
 
 MESSAGES: list[dict[str, str]] = [{"role": "user", "content": "hello"}]
@@ -112,3 +114,8 @@ def test_every_answer_carries_azure_headers(azure: AzureOpenAI, emu: RunningEmul
         azure.beta.assistants.retrieve("asst_nope")
     assert caught.value.response.headers["apim-request-id"]
     assert caught.value.response.headers["x-should-retry"] == "false"
+
+
+def test_the_apps_default_version_has_assistants() -> None:
+    default = Settings.model_fields["openai_api_version"].default
+    assert Api.ASSISTANTS in DATED[default].apis
