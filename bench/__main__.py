@@ -8,53 +8,94 @@ import os
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench.concurrent import BatchResult, format_batches, run_batch
 from bench.report import ScenarioResult, format_scenario, to_json
-from bench.runner import app_approach, baseline_approach, quiet_sdk_warnings, run_scenario
-from bench.scenarios import SCENARIOS, SCRIPT_FILES
-from bench.stack import running_stack
-from durable_assistant.polling import GROWTH_FACTOR
+from bench.runner import (
+    Approach,
+    app_approach,
+    baseline_approach,
+    quiet_sdk_warnings,
+    run_scenario,
+    sdk_helpers_approach,
+)
+from bench.scenarios import SCENARIOS, SCRIPT_FILES, SEED
+from bench.stack import Stack, running_stack
 from durable_assistant.settings import Settings
+
+BACKENDS = ("assistants", "responses")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="The notebook loop against the app, side by side."
+        prog="python -m bench",
+        description="The notebook loop, the SDK helpers and the app, side by side.",
     )
-    parser.add_argument("--runs", type=int, default=5, help="measured runs per approach (5)")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per approach (3)")
+    parser.add_argument("--slow-runs", type=int, default=1, help="runs of the sleep-5 loop (1)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (1)")
     parser.add_argument(
-        "--poll-seconds", type=float, default=1.0, help="the baseline's time.sleep per poll (1)"
+        "--sleeps", default="5,1", help="the notebook loop's sleeps per poll, in s (5,1)"
     )
     parser.add_argument(
-        "--latency-ms", default="300-900", help="model time per turn: N, A-B or exp:MEAN"
+        "--latencies",
+        default="300,1000-2000,1500",
+        help="model time per turn, one table each: N, A-B or exp:MEAN (300,1000-2000,1500)",
     )
     parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of {list(SCENARIOS)}"
+        "--scenarios", default="seed,fanout16", help=f"comma-separated, of {list(SCENARIOS)}"
     )
     parser.add_argument(
-        "--app-poll-initial-ms", type=int, default=None, help="app setting (default: as shipped)"
+        "--fanout-latency", default="300", help="model time per turn of the fan-out scenarios"
     )
     parser.add_argument(
-        "--app-poll-max-ms", type=int, default=None, help="app setting (default: as shipped)"
+        "--follow-seconds",
+        type=float,
+        default=None,
+        help="the app's MODEL_FOLLOW_SECONDS (default: as shipped)",
+    )
+    parser.add_argument(
+        "--no-polling-app", action="store_true", help="leave out the app with following off"
+    )
+    parser.add_argument(
+        "--concurrent",
+        default="",
+        help="also post this many seed runs at once, per size (e.g. 50,200)",
+    )
+    parser.add_argument(
+        "--concurrent-latency", default="1000-2000", help="model time per turn when concurrent"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write every sample here")
     args = parser.parse_args(argv)
-    unknown = [s for s in args.scenarios.split(",") if s not in SCENARIOS]
+    unknown = [s for s in args.scenarios.split(",") if s and s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
-    if args.runs < 1 or args.warmup < 0:
-        parser.error("--runs must be at least 1 and --warmup at least 0")
+    if args.runs < 1 or args.warmup < 0 or args.slow_runs < 0:
+        parser.error("--runs must be at least 1, --warmup and --slow-runs at least 0")
     return args
 
 
-def app_poll_settings(args: argparse.Namespace) -> dict[str, str]:
-    """The app's polling settings: the shipped defaults unless overridden."""
-    initial = args.app_poll_initial_ms or Settings.model_fields["poll_initial_ms"].default
-    maximum = args.app_poll_max_ms or Settings.model_fields["poll_max_ms"].default
-    return {"POLL_INITIAL_MS": str(initial), "POLL_MAX_MS": str(maximum)}
+def app_modes(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """The app hosts to start: following turns (as shipped) and, unless left out, polling."""
+    follow = args.follow_seconds
+    if follow is None:
+        follow = Settings.model_fields["model_follow_seconds"].default
+    modes = {"follow": {"MODEL_FOLLOW_SECONDS": f"{follow:g}"}}
+    if not args.no_polling_app:
+        modes["poll"] = {"MODEL_FOLLOW_SECONDS": "0"}
+    return modes
+
+
+def approaches_for(stack: Stack, args: argparse.Namespace) -> list[Approach]:
+    sleeps = [float(s) for s in args.sleeps.split(",") if s]
+    approaches = [baseline_approach(stack, sleep) for sleep in sleeps]
+    approaches.append(sdk_helpers_approach(stack))
+    for mode, host in stack.apps.items():
+        approaches += [app_approach(host, backend, mode) for backend in BACKENDS]
+    return approaches
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,53 +103,71 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so every service the bench started is stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     quiet_sdk_warnings()
-    poll = app_poll_settings(args)
-    names = args.scenarios.split(",")
-    lines = [
-        f"bench: {args.runs} measured runs per approach after {args.warmup} warm-up,"
-        f" interleaved, one at a time; {os.cpu_count()} CPUs; all on 127.0.0.1",
-        f"baseline: the notebook loop with the openai SDK (assistant, thread, message, run;"
-        f" time.sleep({args.poll_seconds:g}) before every poll; tool calls one after another;"
-        " then delete thread and assistant)",
-        "app: POST /api/runs?wait=60 to devhost running function_app.py;"
-        f" POLL_INITIAL_MS={poll['POLL_INITIAL_MS']} POLL_MAX_MS={poll['POLL_MAX_MS']}"
-        f" (x{GROWTH_FACTOR:g} per poll); tools of a step run in parallel",
-        "model: the Azure OpenAI emulator (scripted turns, same latency draws for every"
-        " approach); requests = model-service requests per run (median);"
-        " left = objects still live after the runs (all runs)",
+    modes = app_modes(args)
+    header = [
+        f"bench: {args.runs} measured runs per approach ({args.slow_runs} of the sleep-5 loop)"
+        f" after {args.warmup} warm-up, interleaved, one at a time; {os.cpu_count()} CPUs;"
+        " all on 127.0.0.1",
+        "notebook loop: assistant, thread, message, run; retrieve, sleep, then act on that"
+        " retrieve; tool calls one after another; then delete thread and assistant",
+        "SDK helpers: the same with runs.create_and_poll / submit_tool_outputs_and_poll",
+        "app: POST /api/runs?wait=60 to devhost running function_app.py, "
+        + "; ".join(f"{m}: {' '.join(f'{k}={v}' for k, v in e.items())}" for m, e in modes.items()),
+        "ideal: the model time the run's turns drew, plus the tool time of the critical path",
+        "model req: model-service requests per run; x sdk: over the SDK helpers'; table req:"
+        " Table storage requests per run; act s: activity seconds per run (scheduled to"
+        " completed); wakes: history events that woke the orchestrator; all medians",
     ]
-    print("\n".join(lines), flush=True)
+    print("\n".join(header), flush=True)
     started = time.monotonic()
     results: list[ScenarioResult] = []
-    with running_stack(SCRIPT_FILES, poll) as stack:
-        approaches = [
-            baseline_approach(stack, args.poll_seconds),
-            app_approach(stack, "assistants"),
-            app_approach(stack, "responses"),
+    batches: list[BatchResult] = []
+    with running_stack(SCRIPT_FILES, modes) as stack:
+        approaches = approaches_for(stack, args)
+        plan = [
+            (SCENARIOS[name], latency)
+            for name in args.scenarios.split(",")
+            if name
+            for latency in (args.latencies.split(",") if name == "seed" else [args.fanout_latency])
         ]
-        for name in names:
+        for scenario, latency in plan:
+            chosen = approaches if scenario is SEED else [a for a in approaches if not a.slow]
             result = run_scenario(
                 stack,
-                approaches,
-                SCENARIOS[name],
-                latency_ms=args.latency_ms,
+                chosen,
+                scenario,
+                latency_ms=latency,
                 runs=args.runs,
                 warmup=args.warmup,
+                slow_runs=args.slow_runs,
             )
             results.append(result)
             print("\n" + format_scenario(result), flush=True)
+        for count in [int(n) for n in args.concurrent.split(",") if n]:
+            stack.emulator.configure(latency_ms=args.concurrent_latency)
+            sized = [
+                run_batch(host, backend, SEED, count, f"app, {backend}, {mode}")
+                for mode, host in stack.apps.items()
+                for backend in BACKENDS
+            ]
+            batches += sized
+            print("\n" + format_batches(count, args.concurrent_latency, sized), flush=True)
     print(f"\ntook {time.monotonic() - started:.0f} s (services included)", flush=True)
     if args.json is not None:
         settings: dict[str, Any] = {
             "runs": args.runs,
+            "slow_runs": args.slow_runs,
             "warmup": args.warmup,
-            "baseline_poll_seconds": args.poll_seconds,
-            "latency_ms": args.latency_ms,
-            "app_settings": poll,
+            "sleeps": args.sleeps,
+            "latencies": args.latencies,
+            "app_modes": modes,
             "cpus": os.cpu_count(),
         }
-        args.json.write_text(json.dumps(to_json(results, settings), indent=2) + "\n")
+        document = to_json(results, settings)
+        document["concurrent"] = [asdict(b) | {"runs_per_s": b.runs_per_s} for b in batches]
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
     failed = any(s.error for r in results for a in r.approaches for s in a.samples)
+    failed = failed or any(b.ok < b.runs for b in batches)
     return 1 if failed else 0
 
 

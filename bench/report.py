@@ -1,4 +1,4 @@
-"""Numbers out of the measured runs: medians, p90s, ratios to the baseline, a table.
+"""Numbers out of the measured runs: medians, p90s, ratios to the ideal, a table.
 
 Pure functions over plain data, so the arithmetic is tested apart from the stack.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RunSample:
-    """One measured run: wall time, model-service requests, objects it left behind."""
+    """One measured run: wall time, requests it caused, what it cost, what it left."""
 
     seconds: float
     requests: int
@@ -23,11 +23,16 @@ class RunSample:
     error: str | None = None
     requests_by_route: dict[str, int] = field(default_factory=dict)
     run_seconds: float | None = None  # the app's own start-to-finish time, when it says
+    table_requests: int | None = None  # Table storage requests (the app's ledger)
+    model_seconds: float | None = None  # the model time its turns drew (for the ideal)
+    activity_seconds: float | None = None  # the app's activities, scheduled to completed
+    wakes: int | None = None  # history events that woke the orchestrator
+    tool_step_seconds: float | None = None  # the longest step of tool calls, end to end
 
 
 @dataclass(frozen=True)
 class Summary:
-    """What the table shows for one approach in one scenario."""
+    """What the table shows for one approach in one scenario (medians over right answers)."""
 
     runs: int
     ok: int
@@ -36,6 +41,10 @@ class Summary:
     requests: float | None
     left_behind: int
     run_median_s: float | None = None
+    table_requests: float | None = None
+    activity_s: float | None = None
+    wakes: float | None = None
+    tool_step_s: float | None = None
 
 
 @dataclass
@@ -52,16 +61,40 @@ class ApproachResult:
 
 @dataclass
 class ScenarioResult:
-    """The approaches side by side for one scenario; the first one is the baseline."""
+    """The approaches side by side for one scenario; the first one is the reference.
+
+    `tool_seconds` is the scenario's tool time on the critical path (its steps run
+    their calls at once): the ideal run takes the model's turns plus that.
+    """
 
     scenario: str
     summary: str
     latency_ms: str
     approaches: list[ApproachResult]
+    tool_seconds: float = 0.0
 
     @property
     def baseline(self) -> ApproachResult:
         return self.approaches[0]
+
+    @property
+    def reference(self) -> ApproachResult:
+        """Whose model requests the others are compared with: the SDK helpers, if run."""
+        for approach in self.approaches:
+            if approach.approach == "sdk-helpers":
+                return approach
+        return self.baseline
+
+    @property
+    def ideal_s(self) -> float | None:
+        """The median ideal run: the model time its turns drew, plus the tool time."""
+        ideals = [
+            s.model_seconds + self.tool_seconds
+            for a in self.approaches
+            for s in a.samples
+            if s.ok and s.model_seconds is not None
+        ]
+        return statistics.median(ideals) if ideals else None
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -75,19 +108,27 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _median(values: Sequence[float | int | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
 def summarize(samples: Sequence[RunSample]) -> Summary:
     """Median and p90 wall time over the runs that answered right; requests per run."""
     good = [s for s in samples if s.ok]
     times = [s.seconds for s in good]
-    inner = [s.run_seconds for s in good if s.run_seconds is not None]
     return Summary(
         runs=len(samples),
         ok=len(good),
         median_s=statistics.median(times) if times else None,
         p90_s=percentile(times, 90) if times else None,
-        requests=statistics.median([s.requests for s in good]) if good else None,
+        requests=_median([s.requests for s in good]),
         left_behind=sum(s.left_behind for s in samples),
-        run_median_s=statistics.median(inner) if inner else None,
+        run_median_s=_median([s.run_seconds for s in good]),
+        table_requests=_median([s.table_requests for s in good]),
+        activity_s=_median([s.activity_seconds for s in good]),
+        wakes=_median([s.wakes for s in good]),
+        tool_step_s=_median([s.tool_step_seconds for s in good]),
     )
 
 
@@ -107,14 +148,20 @@ def _times(value: float | None) -> str:
 
 
 HEADER = (
-    f"{'approach':<28} {'ok':>5} {'median s':>9} {'p90 s':>7} {'x base':>7}"
-    f" {'p90 x':>7} {'requests':>9} {'x base':>7} {'left':>5} {'in-app s':>9}"
+    f"{'approach':<30} {'ok':>5} {'median s':>9} {'p90 s':>7} {'x ideal':>8}"
+    f" {'model req':>10} {'x sdk':>6} {'table req':>10} {'act s':>7} {'wakes':>6}"
+    f" {'tools s':>8} {'left':>5}"
 )
 
 
 def format_scenario(result: ScenarioResult) -> str:
-    """A compact table for one scenario: one row per approach, ratios to the baseline."""
-    base = result.baseline.summary()
+    """One scenario's table: a row per approach, the ideal last.
+
+    x ideal: median wall time over the ideal's; x sdk: model requests over the SDK
+    helpers' (or the first approach's when the helpers were not run).
+    """
+    ideal = result.ideal_s
+    reference = result.reference.summary()
     lines = [
         f"scenario {result.scenario}: {result.summary}; model latency {result.latency_ms} ms/turn",
         HEADER,
@@ -122,14 +169,15 @@ def format_scenario(result: ScenarioResult) -> str:
     for approach in result.approaches:
         s = approach.summary()
         lines.append(
-            f"{approach.label:<28} {s.ok:>2}/{s.runs:<2} {_num(s.median_s):>9} {_num(s.p90_s):>7}"
-            f" {_times(ratio(s.median_s, base.median_s)):>7}"
-            f" {_times(ratio(s.p90_s, base.p90_s)):>7}"
-            f" {_num(s.requests, 1):>9} {_times(ratio(s.requests, base.requests)):>7}"
-            f" {s.left_behind:>5} {_num(s.run_median_s):>9}"
+            f"{approach.label:<30} {s.ok:>2}/{s.runs:<2} {_num(s.median_s):>9}"
+            f" {_num(s.p90_s):>7} {_times(ratio(s.median_s, ideal)):>8}"
+            f" {_num(s.requests, 1):>10} {_times(ratio(s.requests, reference.requests)):>6}"
+            f" {_num(s.table_requests, 1):>10} {_num(s.activity_s):>7}"
+            f" {_num(s.wakes, 0):>6} {_num(s.tool_step_s):>8} {s.left_behind:>5}"
         )
         errors = sorted({x.error for x in approach.samples if x.error})
         lines.extend(f"  error: {error}" for error in errors)
+    lines.append(f"{'ideal (model time + tools)':<30} {'':>5} {_num(ideal):>9}")
     return "\n".join(lines)
 
 
@@ -137,7 +185,8 @@ def to_json(results: Sequence[ScenarioResult], settings: dict[str, Any]) -> dict
     """Everything measured, for `--json`: the settings, each sample, each summary, ratios."""
     scenarios = []
     for result in results:
-        base = result.baseline.summary()
+        ideal = result.ideal_s
+        reference = result.reference.summary()
         approaches = []
         for approach in result.approaches:
             s = approach.summary()
@@ -146,11 +195,8 @@ def to_json(results: Sequence[ScenarioResult], settings: dict[str, Any]) -> dict
                     "approach": approach.approach,
                     "label": approach.label,
                     "summary": asdict(s),
-                    "ratio_to_baseline": {
-                        "median_s": ratio(s.median_s, base.median_s),
-                        "p90_s": ratio(s.p90_s, base.p90_s),
-                        "requests": ratio(s.requests, base.requests),
-                    },
+                    "ratio_to_ideal": ratio(s.median_s, ideal),
+                    "requests_ratio_to_sdk_helpers": ratio(s.requests, reference.requests),
                     "samples": [asdict(x) for x in approach.samples],
                 }
             )
@@ -159,6 +205,7 @@ def to_json(results: Sequence[ScenarioResult], settings: dict[str, Any]) -> dict
                 "scenario": result.scenario,
                 "summary": result.summary,
                 "latency_ms": result.latency_ms,
+                "ideal_s": ideal,
                 "approaches": approaches,
             }
         )

@@ -23,6 +23,9 @@ SCRIPTS = Path(__file__).parent / "scripts"
 FANOUT_QUESTION = "Please look up four things at once."
 FANOUT_CALLS = 4
 FANOUT_TOOL_SECONDS = 0.5
+FANOUT16_QUESTION = "Please look up sixteen things at once."
+FANOUT16_CALLS = 16
+FANOUT16_TOOL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Scenario:
     tools: Mapping[str, ToolFunction]
     tool_specs: list[dict[str, Any]]
     check: Callable[[str], bool]
+    tool_seconds: float = 0.0  # tool time on the critical path (a step's calls run at once)
 
     @property
     def tool_names(self) -> list[str]:
@@ -91,6 +95,10 @@ def _fanout_answer_ok(answer: str) -> bool:
     return answer.startswith("Looked up a, b, c and d")
 
 
+def _fanout16_answer_ok(answer: str) -> bool:
+    return answer == "Looked up " + ", ".join(f"t{i}" for i in range(FANOUT16_CALLS)) + "."
+
+
 SEED = Scenario(
     name="seed",
     summary="seed question: 2 steps of 1 tool call, then the answer (3 model turns)",
@@ -110,7 +118,21 @@ FANOUT = Scenario(
     tools={"bench_wait": bench_wait},
     tool_specs=WAIT_SPECS,
     check=_fanout_answer_ok,
+    tool_seconds=FANOUT_TOOL_SECONDS,
 )
 
-SCENARIOS = {s.name: s for s in (SEED, FANOUT)}
-SCRIPT_FILES = [SCRIPTS / "fanout.json"]
+FANOUT16 = Scenario(
+    name="fanout16",
+    summary=(
+        f"1 step of {FANOUT16_CALLS} tool calls of {FANOUT16_TOOL_SECONDS:g} s each,"
+        " then the answer (2 model turns)"
+    ),
+    question=FANOUT16_QUESTION,
+    tools={"bench_wait": bench_wait},
+    tool_specs=WAIT_SPECS,
+    check=_fanout16_answer_ok,
+    tool_seconds=FANOUT16_TOOL_SECONDS,
+)
+
+SCENARIOS = {s.name: s for s in (SEED, FANOUT, FANOUT16)}
+SCRIPT_FILES = [SCRIPTS / "fanout.json", SCRIPTS / "fanout16.json"]

@@ -1,33 +1,72 @@
 """Start what the bench measures against, on loopback only, and stop it all after.
 
-The local stack of `make run` and the end-to-end tests (`localrun.stack`): Azurite,
-the Azure OpenAI emulator as its own process (so its work does not share the bench's
-interpreter with the baseline), and devhost serving the repository's `function_app.py`.
+The pieces of the local stack of `make run` and the end-to-end tests
+(`localrun.stack`): Azurite (the ledger's Table storage, here behind a proxy that
+counts its requests), the Azure OpenAI emulator as its own process (so its work does
+not share the bench's interpreter with the baselines), and devhost serving the
+repository's `function_app.py`: one host per app mode (following model turns with
+the shipped `MODEL_FOLLOW_SECONDS`, or polling only with it at 0), each with its own
+task hub.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from localrun.stack import API_VERSION, DEPLOYMENT, EMULATOR_KEY, Stack
-from localrun.stack import running_stack as running_local_stack
+from bench.table_proxy import TableProxy, counting_tables
+from devhost.testing import DevhostProcess
+from localrun.azurite import REPO_ROOT
+from localrun.stack import (
+    API_VERSION,
+    DEPLOYMENT,
+    EMULATOR_KEY,
+    EmulatorProcess,
+    app_settings,
+    running_azurite,
+    running_model,
+)
 
 TOOL_MODULE = "bench.slow_tools"
 
 __all__ = ["API_VERSION", "DEPLOYMENT", "EMULATOR_KEY", "Stack", "running_stack"]
 
 
+@dataclass
+class Stack:
+    """The running services: one devhost per app mode, by mode name."""
+
+    emulator: EmulatorProcess
+    apps: dict[str, DevhostProcess]
+    tables: TableProxy
+
+
 @contextmanager
 def running_stack(
-    scripts: list[Path], extra_settings: Mapping[str, str] | None = None
+    scripts: list[Path],
+    modes: Mapping[str, Mapping[str, str]],
 ) -> Iterator[Stack]:
-    """The stack with the seed script plus `scripts`, the bench's tool, polling as shipped."""
-    overrides = {"TASKHUB_NAME": "bench", "TOOL_MODULES": TOOL_MODULE, **(extra_settings or {})}
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-") as tmp,
-        running_local_stack(Path(tmp), overrides=overrides, scripts=scripts) as stack,
-    ):
-        yield stack
+    """Azurite (counted), the emulator (seed script plus `scripts`) and a devhost per mode
+    (with that mode's extra app settings); all stopped on exit, in reverse order."""
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        storage = stack.enter_context(running_azurite(tmp / "azurite"))
+        tables, counted = stack.enter_context(counting_tables(storage))
+        model = stack.enter_context(running_model(scripts=scripts))
+        apps: dict[str, DevhostProcess] = {}
+        for mode, extra in modes.items():
+            settings = app_settings(
+                counted,
+                model.url,
+                TASKHUB_NAME=f"bench{mode}",
+                TOOL_MODULES=TOOL_MODULE,
+                **extra,
+            )
+            app = DevhostProcess(REPO_ROOT, tmp / f"devhost-{mode}", env=settings)
+            stack.callback(app.stop)
+            app.start_process()
+            apps[mode] = app
+        yield Stack(emulator=model, apps=apps, tables=tables)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 INDEX_PREFIX = "~"
 INDEX_ROW_KEY = "owner"
 DEFAULT_PAGE_SIZE = 1000  # the Table service's own maximum per page
+BATCH_LIMIT = 100  # the Table service's most operations in one transaction
 
 # Characters Table keys may not contain (`/ \ # ?` and control characters), plus the
 # escape character itself and the index prefix, so escaping is reversible and an
@@ -203,6 +204,31 @@ class TableLedger:
             },
             mode=UpdateMode.MERGE,
         )
+
+    def mark_deleted_of(self, instance_id: str, objects: Sequence[tuple[ObjectKind, str]]) -> None:
+        """Mark recorded, not yet deleted objects of one instance deleted, in one request.
+
+        Their rows share the instance's partition and their keys are known, so this is
+        one batch of merges with no reads (a batch holds at most 100 operations).
+        """
+        self.ensure_table()
+        partition = table_key(instance_id)
+        now = self._clock()
+        operations: list[Any] = [
+            (
+                "update",
+                {
+                    "PartitionKey": partition,
+                    "RowKey": object_row_key(kind, object_id),
+                    "deleted": True,
+                    "deleted_at": now,
+                },
+                {"mode": UpdateMode.MERGE},
+            )
+            for kind, object_id in objects
+        ]
+        for start in range(0, len(operations), BATCH_LIMIT):
+            self._table.submit_transaction(operations[start : start + BATCH_LIMIT])
 
     def objects_of(self, instance_id: str) -> list[CreatedObject]:
         """Every object an instance created, deleted ones included."""

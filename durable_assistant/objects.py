@@ -8,9 +8,10 @@ it in production; `MemoryRecorder` serves tests and runs without storage.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from durable_assistant.model import Backend, Model
 
@@ -53,6 +54,14 @@ class ObjectRecorder(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchDeletes(Protocol):
+    """A recorder that marks several objects of one instance deleted in one write."""
+
+    def mark_deleted_of(self, instance_id: str, objects: Sequence[tuple[ObjectKind, str]]) -> None:
+        """Note that these recorded, not yet deleted objects of the instance are gone."""
+
+
 class MemoryRecorder:
     """An in-process recorder: for tests and for runs without a storage account."""
 
@@ -69,6 +78,10 @@ class MemoryRecorder:
             obj = self._objects.get((kind, object_id))
             if obj is not None:
                 self._objects[(kind, object_id)] = obj.model_copy(update={"deleted": True})
+
+    def mark_deleted_of(self, instance_id: str, objects: Sequence[tuple[ObjectKind, str]]) -> None:
+        for kind, object_id in objects:
+            self.mark_deleted(kind, object_id)
 
     def objects_of(self, instance_id: str) -> list[CreatedObject]:
         with self._lock:

@@ -109,6 +109,7 @@ class EmulatorState:
         self.rng = random.Random(self.controls.seed)  # noqa: S311 - reproducible faults, not secrets
         self.requests: Counter[str] = Counter()
         self.rate_window = RateWindow()
+        self.model_seconds = 0.0  # model time drawn for every turn played (the ideal's sum)
         self.assistants: dict[str, Json] = {}
         self.threads: dict[str, ThreadRecord] = {}
         self.responses: dict[str, ResponseRecord] = {}
@@ -120,6 +121,7 @@ class EmulatorState:
         self.rng.seed(self.controls.seed)
         self.requests.clear()
         self.rate_window.clear()
+        self.model_seconds = 0.0
         self.assistants.clear()
         self.threads.clear()
         self.responses.clear()
@@ -142,6 +144,7 @@ class EmulatorState:
                 "conversations": len(self.conversations),
             },
             "requests": dict(sorted(self.requests.items())),
+            "model_seconds": round(self.model_seconds, 6),
         }
 
     def pick_fault(self, method: str, template: str, asked: str | None) -> str | None:
@@ -181,7 +184,9 @@ class EmulatorState:
 
     def model_delay(self) -> float:
         """Seconds the model takes for one turn, drawn from the latency control."""
-        return self.controls.latency_ms.sample_seconds(self.rng)
+        seconds = self.controls.latency_ms.sample_seconds(self.rng)
+        self.model_seconds += seconds
+        return seconds
 
 
 def _take(rules: list[R], wanted: Callable[[R], bool]) -> R | None:

@@ -38,6 +38,7 @@ from durable_assistant.objects import (
     APP_TAG_KEY,
     APP_TAG_VALUE,
     INSTANCE_TAG_KEY,
+    BatchDeletes,
     CreatedObject,
     ObjectKind,
     ObjectRecorder,
@@ -187,13 +188,16 @@ def delete_all(
             backend=handle.backend,
             created_at=now,
         )
+    recorded_live: set[tuple[ObjectKind, str]] = set()
     for obj in recorder.objects_of(instance_id):
         if obj.kind in kinds and not obj.deleted:
             targets.setdefault((obj.kind, obj.object_id), obj)
+            recorded_live.add((obj.kind, obj.object_id))
 
     deleted: list[str] = []
     gone: list[str] = []
     failed: list[str] = []
+    done: list[tuple[ObjectKind, str]] = []
     # Threads before the assistant that runs on them.
     ordered = sorted(targets.values(), key=lambda o: _DELETE_ORDER[o.kind])
     for obj in ordered:
@@ -205,12 +209,37 @@ def delete_all(
                 "could not delete %s %s: %s", obj.kind.value, obj.object_id, error
             )
             continue
-        recorder.mark_deleted(obj.kind, obj.object_id)
+        done.append((obj.kind, obj.object_id))
         (deleted if outcome == "deleted" else gone).append(obj.object_id)
+    _mark_deleted(recorder, instance_id, done, recorded_live)
     run_log(logger, instance_id).info(
         "teardown deleted %d, already gone %d, failed %d", len(deleted), len(gone), len(failed)
     )
     return TeardownReport(deleted=deleted, already_gone=gone, failed=failed)
+
+
+def _mark_deleted(
+    recorder: ObjectRecorder,
+    instance_id: str,
+    objects: list[tuple[ObjectKind, str]],
+    recorded_live: set[tuple[ObjectKind, str]],
+) -> None:
+    """Note the deletions: the recorded live ones in one batch when the recorder can,
+    the rest (unrecorded, or already marked) one by one, which tolerates both."""
+    batch = [key for key in objects if key in recorded_live]
+    single = [key for key in objects if key not in recorded_live]
+    if batch and isinstance(recorder, BatchDeletes):
+        try:
+            recorder.mark_deleted_of(instance_id, batch)
+        except Exception as error:
+            run_log(logger, instance_id).warning(
+                "could not mark %d objects deleted at once (%s); one by one", len(batch), error
+            )
+            single += batch
+    else:
+        single += batch
+    for kind, object_id in single:
+        recorder.mark_deleted(kind, object_id)
 
 
 _DELETE_ORDER = {

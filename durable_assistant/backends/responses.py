@@ -17,7 +17,10 @@ go and the response goes on; a stream that breaks falls back to one retrieve.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from openai import BadRequestError, OpenAI, Stream, omit
 from openai.types.responses import (
@@ -156,6 +159,7 @@ class ResponsesBackend:
     ) -> Step:
         """Create one response of the chain and record it before anything else."""
         tools = [function_tool(d) for d in self._registry.definitions(tool_names)]
+        turn = _Turn(model, instructions, tuple(tool_names))
         try:
             if follow.enabled and self._background:
                 stream = self._client.responses.create(
@@ -169,7 +173,7 @@ class ResponsesBackend:
                     metadata=tags_for(handle.instance_id),
                     previous_response_id=previous_response_id if previous_response_id else omit,
                 )
-                return self._follow(handle, stream, follow)
+                return self._follow(handle, stream, follow, turn)
             raw = self._client.responses.with_raw_response.create(
                 model=model,
                 instructions=instructions,
@@ -182,6 +186,7 @@ class ResponsesBackend:
             )
             response = raw.parse()
             self._record(response.id, handle.instance_id)
+            _TURNS.remember(response.id, turn)
             handle = handle.with_response(response.id)
             return Step(handle=handle, state=self._state(response, raw.headers))
         except BadRequestError as error:
@@ -195,7 +200,11 @@ class ResponsesBackend:
         return Step(handle=handle, state=self._state(raw.parse(), raw.headers))
 
     def _follow(
-        self, handle: RunHandle, stream: Stream[ResponseStreamEvent], follow: Follow
+        self,
+        handle: RunHandle,
+        stream: Stream[ResponseStreamEvent],
+        follow: Follow,
+        turn: _Turn,
     ) -> Step:
         """Read the response's events until it ends or the budget passes (then: pending)."""
         created: str | None = None
@@ -205,6 +214,7 @@ class ResponsesBackend:
                 if event.type == "response.created" and created is None:
                     created = event.response.id
                     self._record(created, handle.instance_id)
+                    _TURNS.remember(created, turn)
                     handle = handle.with_response(created)
                 elif event.type == "response.output_text.delta":
                     follow.text(event.delta)
@@ -230,26 +240,34 @@ class ResponsesBackend:
                 "outputs for %s were already submitted (response %s)", handle.response_id, earlier
             )
             return self._poll(handle.with_response(earlier))
-        # `previous_response_id` carries the conversation but not the instructions,
-        # model or tools: read them back from the response being answered.
-        previous = self._client.responses.retrieve(_response_id(handle))
+        previous_id = _response_id(handle)
+        turn = _TURNS.get(previous_id) or self._turn_of(previous_id)
         outputs: ResponseInputParam = [
             {"type": "function_call_output", "call_id": r.call_id, "output": r.output}
             for r in submit.results
         ]
+        return self._create(
+            handle,
+            model=turn.model,
+            instructions=turn.instructions,
+            request=outputs,
+            tool_names=list(turn.tool_names),
+            previous_response_id=previous_id,
+            follow=follow,
+        )
+
+    def _turn_of(self, response_id: str) -> _Turn:
+        """What a response was asked with, read back from the service.
+
+        `previous_response_id` carries the conversation but not the instructions,
+        model or tools, so the next response of the chain needs them again.
+        """
+        previous = self._client.responses.retrieve(response_id)
         names = [
             t.name for t in previous.tools if t.type == "function" and t.name in self._registry
         ]
         instructions = previous.instructions if isinstance(previous.instructions, str) else None
-        return self._create(
-            handle,
-            model=str(previous.model),
-            instructions=instructions,
-            request=outputs,
-            tool_names=names,
-            previous_response_id=previous.id,
-            follow=follow,
-        )
+        return _Turn(str(previous.model), instructions, tuple(names))
 
     def _answer_of_an_earlier_attempt(self, handle: RunHandle) -> str | None:
         """The response an earlier attempt of this submit created, if its reply was lost.
@@ -333,6 +351,42 @@ def _incomplete_state(response: Response, usage: Usage | None) -> RunState:
     return RunState(
         status=RunStatus.INCOMPLETE, reason=f"the response stopped early: {why}", usage=usage
     )
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What one response of a chain was asked with; the next response asks the same."""
+
+    model: str
+    instructions: str | None
+    tool_names: tuple[str, ...]
+
+
+class _RecentTurns:
+    """The turns this process created lately, by response id (bounded, thread-safe).
+
+    A submit usually runs in the process whose start or submit created the response
+    it answers: then it needs no read of that response. Otherwise it reads it back.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._turns: OrderedDict[str, _Turn] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, response_id: str, turn: _Turn) -> None:
+        with self._lock:
+            self._turns[response_id] = turn
+            self._turns.move_to_end(response_id)
+            while len(self._turns) > self._size:
+                self._turns.popitem(last=False)
+
+    def get(self, response_id: str) -> _Turn | None:
+        with self._lock:
+            return self._turns.get(response_id)
+
+
+_TURNS = _RecentTurns()
 
 
 def _response_id(handle: RunHandle) -> str:

@@ -6,12 +6,14 @@ it measures is the right thing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from azure.data.tables import TableServiceClient
 from openai import AzureOpenAI
 
-from bench.baseline import notebook_loop
+from bench.baseline import notebook_loop, sdk_helpers_loop
 from bench.report import (
     ApproachResult,
     RunSample,
@@ -21,8 +23,18 @@ from bench.report import (
     ratio,
     summarize,
 )
-from bench.runner import Approach, Reply, measure, route_delta, run_seconds
-from bench.scenarios import FANOUT, SCRIPT_FILES, SEED, Scenario, seed_flights
+from bench.runner import (
+    Approach,
+    Reply,
+    activity_seconds,
+    longest_tool_step,
+    measure,
+    route_delta,
+    run_seconds,
+    wakes,
+)
+from bench.scenarios import FANOUT, FANOUT16, SCRIPT_FILES, SEED, Scenario, seed_flights
+from bench.table_proxy import counting_tables
 from emulator.script import DEFAULT_SCRIPT
 from emulator.testing import RunningEmulator, running_emulator
 
@@ -144,28 +156,39 @@ def test_ratios_and_the_table() -> None:
     assert ratio(1.0, 2.0) == 0.5
     assert ratio(1.0, 0) is None
     assert ratio(None, 2.0) is None
-    base = ApproachResult("baseline", "baseline", [RunSample(4.0, 10, 0, True)])
-    app = ApproachResult("app", "app", [RunSample(2.0, 5, 0, True, run_seconds=1.5)])
-
-    table = format_scenario(ScenarioResult("seed", "the seed", "300-900", [base, app]))
-
-    lines = table.splitlines()
-    assert lines[0].startswith("scenario seed: the seed; model latency 300-900")
-    assert lines[2].split() == [
-        "baseline", "1/1", "4.00", "4.00", "x1.00", "x1.00", "10.0", "x1.00", "0", "-"
-    ]  # fmt: skip
-    assert lines[3].split() == [
+    base = ApproachResult("notebook", "notebook", [RunSample(4.0, 10, 0, True, model_seconds=0.8)])
+    sdk = ApproachResult("sdk-helpers", "sdk", [RunSample(3.0, 20, 0, True, model_seconds=0.8)])
+    app = ApproachResult(
         "app",
-        "1/1",
-        "2.00",
-        "2.00",
-        "x0.50",
-        "x0.50",
-        "5.0",
-        "x0.50",
-        "0",
-        "1.50",
-    ]
+        "app",
+        [
+            RunSample(
+                1.2,
+                5,
+                0,
+                True,
+                table_requests=6,
+                model_seconds=0.8,
+                activity_seconds=1.1,
+                wakes=7,
+                tool_step_seconds=0.25,
+            )
+        ],
+    )
+
+    result = ScenarioResult("seed", "the seed", "300", [base, sdk, app], tool_seconds=0.2)
+    table = format_scenario(result)
+
+    assert result.ideal_s == pytest.approx(1.0)  # model time plus the tool time
+    lines = table.splitlines()
+    assert lines[0].startswith("scenario seed: the seed; model latency 300")
+    assert lines[2].split() == [
+        "notebook", "1/1", "4.00", "4.00", "x4.00", "10.0", "x0.50", "-", "-", "-", "-", "0"
+    ]  # fmt: skip
+    assert lines[4].split() == [
+        "app", "1/1", "1.20", "1.20", "x1.20", "5.0", "x0.25", "6.0", "1.10", "7", "0.25", "0"
+    ]  # fmt: skip
+    assert lines[5].split()[-1] == "1.00"  # the ideal
 
 
 def test_run_seconds_reads_the_app_result_timestamps() -> None:
@@ -176,3 +199,89 @@ def test_run_seconds_reads_the_app_result_timestamps() -> None:
 
     assert run_seconds(result) == pytest.approx(4.333)
     assert run_seconds({"started_at": "2026-03-01T12:00:00+00:00"}) is None
+
+
+def test_the_notebook_loop_acts_one_sleep_late(emulator: RunningEmulator) -> None:
+    """Retrieve, sleep, then act on that retrieve: 3 model turns cost 6 polls."""
+    emulator.reset()
+    emulator.configure(latency_ms="50")  # each turn ends within the first sleep
+    answer = notebook_loop(
+        client_for(emulator),
+        deployment="gpt-4o-mini",
+        instructions="Use the tools.",
+        question=SEED.question,
+        tools=SEED.tools,
+        tool_specs=SEED.tool_specs,
+        poll_seconds=0.15,
+    )
+    assert SEED.check(answer)
+    polls = emulator.counts()["requests"].get("GET /threads/{thread_id}/runs/{run_id}", 0)
+    emulator.reset()
+    assert polls == 6
+
+
+def test_the_sdk_helpers_answer_the_seed_question(emulator: RunningEmulator) -> None:
+    emulator.reset()
+    emulator.configure(poll_after_ms=5)
+    answer = sdk_helpers_loop(
+        client_for(emulator),
+        deployment="gpt-4o-mini",
+        instructions="Use the tools.",
+        question=SEED.question,
+        tools=SEED.tools,
+        tool_specs=SEED.tool_specs,
+    )
+    assert SEED.check(answer)
+    assert sum(emulator.live().values()) == 0
+    emulator.reset()
+
+
+def test_the_sixteen_call_script_answers_with_every_label(emulator: RunningEmulator) -> None:
+    fast = {"bench_wait": lambda seconds, label: {"label": label}}
+    scenario = Scenario("f", "", FANOUT16.question, fast, FANOUT16.tool_specs, FANOUT16.check)
+    assert FANOUT16.check(ask_baseline(emulator, scenario))
+
+
+def test_measure_adds_up_the_model_time_of_the_turns(emulator: RunningEmulator) -> None:
+    emulator.configure(latency_ms="20")
+    approach = Approach("baseline", "baseline", lambda s: Reply(ask_baseline(emulator, s)))
+    sample = measure(emulator, approach, SEED)
+    emulator.reset()
+    assert sample.model_seconds == pytest.approx(0.06)  # three turns of 20 ms
+
+
+def test_the_history_gives_activity_time_wakes_and_the_tool_step() -> None:
+    history = [
+        {"EventType": "ExecutionStarted", "Timestamp": "2026-03-01T12:00:00+00:00"},
+        {
+            "EventType": "TaskCompleted",
+            "FunctionName": "start_run",
+            "ScheduledTime": "2026-03-01T12:00:00+00:00",
+            "Timestamp": "2026-03-01T12:00:01+00:00",
+        },
+        *(
+            {
+                "EventType": "TaskCompleted",
+                "FunctionName": "run_tool",
+                "ScheduledTime": "2026-03-01T12:00:01+00:00",
+                "Timestamp": f"2026-03-01T12:00:01.{n}00000+00:00",
+            }
+            for n in (2, 3)
+        ),
+        {"EventType": "TimerFired", "Timestamp": "2026-03-01T12:00:02+00:00"},
+    ]
+    assert activity_seconds(history) == pytest.approx(1.5)
+    assert wakes(history) == 5
+    assert longest_tool_step(history) == pytest.approx(0.3)
+
+
+def test_the_table_proxy_counts_each_request(azurite: str) -> None:
+    with counting_tables(azurite) as (proxy, counted):
+        service = TableServiceClient.from_connection_string(counted)
+        table = service.create_table_if_not_exists("proxied" + uuid.uuid4().hex[:12])
+        table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "n": 1})
+        table.submit_transaction(
+            [("upsert", {"PartitionKey": "p", "RowKey": str(i)}) for i in range(3)]
+        )
+        assert table.get_entity("p", "r")["n"] == 1
+        assert proxy.requests == 4  # create, upsert, one batch, read

@@ -9,9 +9,19 @@ from typing import Any
 import pytest
 
 from durable_assistant.backends import Follow
+from durable_assistant.backends.responses import function_tool as responses_tool
 from durable_assistant.model import Backend, RunHandle, RunStatus, Step, SubmitInput
 from durable_assistant.objects import ObjectKind
-from tests.support.backends import Harness
+from durable_assistant.tools import default_registry
+from durable_assistant.tools.builtin import SEED_QUESTION
+from emulator.testing import RunningEmulator
+from tests.support.backends import (
+    DEPLOYMENT,
+    SEED_TOOLS,
+    Harness,
+    emulator_settings,
+    make_harness,
+)
 
 FOLLOW = 10.0
 POLLS = {"GET /threads/{thread_id}/runs/{run_id}", "GET /responses/{response_id}"}
@@ -53,8 +63,7 @@ def test_a_followed_run_needs_no_poll_and_streams_its_answer(harness: Harness) -
     assert len(pieces) > 1
     assert "".join(pieces) == step.state.answer
     assert step.state.usage is not None and step.state.usage.total_tokens > 0
-    # no polling (a Responses submit reads the response it answers, once)
-    assert _polls(harness) == (0 if harness.kind is Backend.ASSISTANTS else 2)
+    assert _polls(harness) == 0  # no polling, and no read of the response being answered
     assert "GET /threads/{thread_id}/messages" not in _requests(harness)
     assert _model_turns(harness) == 3
     harness.backend.teardown(step.handle)
@@ -169,3 +178,30 @@ def _wait_for_handle(harness: Harness) -> RunHandle:
                     )
         time.sleep(0.02)
     raise AssertionError("the followed run never appeared")
+
+
+def test_a_submit_for_a_response_made_elsewhere_reads_its_settings_back(
+    emulator: RunningEmulator,
+) -> None:
+    """Another process created the response: its model, instructions and tools are read."""
+    harness = make_harness(Backend.RESPONSES, emulator, emulator_settings(emulator.url))
+    client = harness.clients.responses
+    tools = [responses_tool(d) for d in default_registry.definitions(SEED_TOOLS)]
+    first = client.responses.create(
+        model=DEPLOYMENT, instructions="Answer briefly.", input=SEED_QUESTION, tools=tools
+    )
+    handle = RunHandle(
+        backend=Backend.RESPONSES,
+        instance_id=harness.instance_id,
+        response_id=first.id,
+        response_ids=[first.id],
+    )
+    step = Step(handle=handle, state=harness.backend.poll(handle).state)
+    results = harness.run_tools(step)
+    step = harness.backend.submit(SubmitInput(handle=handle, results=results), Follow(FOLLOW))
+    assert step.state.status is RunStatus.REQUIRES_ACTION
+    assert step.state.tool_calls[0].name == "get_flights"
+    second = client.responses.retrieve(step.handle.response_ids[-1])
+    assert second.instructions == "Answer briefly."
+    assert {t.name for t in second.tools if t.type == "function"} == set(SEED_TOOLS)
+    assert "GET /responses/{response_id}" in _requests(harness)

@@ -180,7 +180,7 @@ def test_foreground_responses_need_no_polling(
     assert step.state.status is RunStatus.REQUIRES_ACTION
     step = harness.submit(step, harness.run_tools(step))
     assert step.state.status is RunStatus.COMPLETED
-    assert emulator.counts()["requests"].get("GET /responses/{response_id}", 0) == 2  # submits
+    assert emulator.counts()["requests"].get("GET /responses/{response_id}", 0) == 0
     harness.backend.teardown(step.handle)
     assert set(harness.live().values()) == {0}
 

@@ -204,6 +204,7 @@ def test_reset_forgets_objects_counts_and_control_changes(emu: RunningEmulator) 
             "conversations": 0,
         },
         "requests": {},
+        "model_seconds": 0.0,
     }
     assert emu.config()["rate_500"] == 0.0
     assert emu.config()["poll_after_ms"] == 5  # the starting controls stay

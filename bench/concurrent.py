@@ -1,0 +1,116 @@
+"""Many runs at once against one devhost: throughput, latency spread, host CPU per run.
+
+N callers post the seed question at the same moment (`POST /api/runs?wait=N`, one
+thread each) and wait for their answers. Reported: runs per second over the
+whole batch, p50/p95 of the callers' waits, and the CPU seconds the devhost
+process used per run (user + system, from /proc: Linux only), which is where
+orchestrator episodes, activities and polling show.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bench.report import percentile
+from bench.scenarios import Scenario
+from devhost.testing import DevhostProcess
+
+WAIT_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One batch of concurrent runs on one app mode and backend."""
+
+    label: str
+    runs: int
+    ok: int
+    wall_s: float
+    p50_s: float | None
+    p95_s: float | None
+    cpu_s_per_run: float | None
+    errors: tuple[str, ...] = ()
+
+    @property
+    def runs_per_s(self) -> float:
+        return self.ok / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process and its waited-for children (Linux)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return None
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_batch(
+    host: DevhostProcess, backend: str, scenario: Scenario, count: int, label: str
+) -> BatchResult:
+    """`count` runs posted at once; every caller's wait, the batch's wall time and CPU."""
+    pid = host.process.pid if host.process is not None else None
+
+    def one(_: int) -> tuple[float, str | None]:
+        started = time.perf_counter()
+        try:
+            reply = requests.post(
+                f"{host.url}/api/runs",
+                params={"wait": WAIT_SECONDS},
+                json={"question": scenario.question, "backend": backend,
+                      "tools": scenario.tool_names},
+                timeout=WAIT_SECONDS + 30,
+            )  # fmt: skip
+            body = reply.json() if reply.status_code == 200 else {}
+            if body.get("outcome") != "completed" or not scenario.check(str(body.get("answer"))):
+                return time.perf_counter() - started, f"{reply.status_code}: {reply.text[:120]}"
+        except requests.RequestException as error:
+            return time.perf_counter() - started, type(error).__name__
+        return time.perf_counter() - started, None
+
+    cpu_before = cpu_seconds(pid) if pid is not None else None
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        outcomes = list(pool.map(one, range(count)))
+    wall = time.perf_counter() - started
+    cpu_after = cpu_seconds(pid) if pid is not None else None
+    waits = [seconds for seconds, error in outcomes if error is None]
+    errors = tuple(sorted({error for _, error in outcomes if error is not None}))
+    cpu = None
+    if cpu_before is not None and cpu_after is not None and waits:
+        cpu = (cpu_after - cpu_before) / len(waits)
+    return BatchResult(
+        label=label,
+        runs=count,
+        ok=len(waits),
+        wall_s=wall,
+        p50_s=statistics.median(waits) if waits else None,
+        p95_s=percentile(waits, 95) if waits else None,
+        cpu_s_per_run=cpu,
+        errors=errors,
+    )
+
+
+def format_batches(count: int, latency_ms: str, batches: list[BatchResult]) -> str:
+    """One table for the batches of one size."""
+    lines = [
+        f"concurrent: {count} seed runs at once; model latency {latency_ms} ms/turn",
+        f"{'app':<30} {'ok':>8} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'cpu s/run':>10}",
+    ]
+    for b in batches:
+        p50 = "-" if b.p50_s is None else f"{b.p50_s:.2f}"
+        p95 = "-" if b.p95_s is None else f"{b.p95_s:.2f}"
+        cpu = "-" if b.cpu_s_per_run is None else f"{b.cpu_s_per_run:.3f}"
+        lines.append(
+            f"{b.label:<30} {b.ok:>4}/{b.runs:<3} {b.runs_per_s:>7.2f} {p50:>7} {p95:>7} {cpu:>10}"
+        )
+        lines.extend(f"  error: {error}" for error in b.errors)
+    return "\n".join(lines)
