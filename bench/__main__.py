@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="The notebook loop, the SDK helpers and the app, side by side.",
     )
-    parser.add_argument("--runs", type=int, default=3, help="measured runs per approach (3)")
+    parser.add_argument("--runs", type=int, default=2, help="measured runs per approach (2)")
     parser.add_argument("--slow-runs", type=int, default=1, help="runs of the sleep-5 loop (1)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (1)")
     parser.add_argument(
@@ -69,7 +69,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--concurrent-latency", default="1000-2000", help="model time per turn when concurrent"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write every sample here")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 1 run, no warm-up, 300 ms and 1500 ms, no sleep-5 loop",
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.warmup, args.sleeps, args.latencies = 1, 0, "1", "300,1500"
     unknown = [s for s in args.scenarios.split(",") if s and s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")

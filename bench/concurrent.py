@@ -22,7 +22,7 @@ from bench.report import percentile
 from bench.scenarios import Scenario
 from devhost.testing import DevhostProcess
 
-WAIT_SECONDS = 180
+WAIT_SECONDS = 120
 
 
 @dataclass(frozen=True)
