@@ -101,16 +101,18 @@ var schedulerSettings = empty(durableTaskSchedulerEndpoint) ? {} : schedulerOver
 // Python worker runs them on its thread pool, whose default size is min(32, vCPUs + 4):
 // 5 threads on a 1-vCPU 2048 MB instance would hold back the 10 activities host.json
 // admits, and a step's tool calls only run in parallel (where the app gains most on a
-// plain loop, docs/bench.md) while threads are free. So the pool matches the limit, and
-// both grow with the instance's memory and vCPUs (512 MB: 0.25, 2048 MB: 1, 4096 MB: 2).
+// plain loop, docs/bench.md) while threads are free. So the pool matches the limit.
+// A start or submit that follows its model turn (MODEL_FOLLOW_SECONDS) holds its thread
+// while the model writes, and a 16-call step should fan out at once next to it, so the
+// limit is 32 (the worker's most threads) from 2048 MB on; a waiting thread costs no CPU.
 // Orchestrator episodes are short CPU work (a replay); the same number keeps one busy
 // instance from taking more runs than its activities can serve. Measured with
 // `python -m bench.concurrency`: throughput stops growing at about 10 per core
 // (docs/deploy.md, Concurrency per instance).
 var concurrencyByMemory = {
-  '512': 5
-  '2048': 10
-  '4096': 20
+  '512': 16
+  '2048': 32
+  '4096': 32
 }
 var concurrency = concurrencyByMemory[string(instanceMemoryMB)]
 var concurrencySettings = {
