@@ -11,6 +11,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from durable_assistant.settings import Settings
+
+LEDGER_TABLE: str = Settings.model_fields["ledger_table_name"].default
+"""The ledger's table (the rest of the Table requests are the run's event log)."""
+
 
 @dataclass(frozen=True)
 class RunSample:
@@ -23,7 +28,8 @@ class RunSample:
     error: str | None = None
     requests_by_route: dict[str, int] = field(default_factory=dict)
     run_seconds: float | None = None  # the app's own start-to-finish time, when it says
-    table_requests: int | None = None  # Table storage requests (the app's ledger)
+    table_requests: int | None = None  # Table storage requests (ledger and event log)
+    table_requests_by_table: dict[str, int] = field(default_factory=dict)
     model_seconds: float | None = None  # the model time its turns drew (for the ideal)
     activity_seconds: float | None = None  # the app's activities, scheduled to completed
     wakes: int | None = None  # history events that woke the orchestrator
@@ -42,6 +48,7 @@ class Summary:
     left_behind: int
     run_median_s: float | None = None
     table_requests: float | None = None
+    ledger_requests: float | None = None
     activity_s: float | None = None
     wakes: float | None = None
     tool_step_s: float | None = None
@@ -126,6 +133,13 @@ def summarize(samples: Sequence[RunSample]) -> Summary:
         left_behind=sum(s.left_behind for s in samples),
         run_median_s=_median([s.run_seconds for s in good]),
         table_requests=_median([s.table_requests for s in good]),
+        ledger_requests=_median(
+            [
+                s.table_requests_by_table.get(LEDGER_TABLE, 0)
+                for s in good
+                if s.table_requests is not None
+            ]
+        ),
         activity_s=_median([s.activity_seconds for s in good]),
         wakes=_median([s.wakes for s in good]),
         tool_step_s=_median([s.tool_step_seconds for s in good]),
@@ -149,7 +163,7 @@ def _times(value: float | None) -> str:
 
 HEADER = (
     f"{'approach':<30} {'ok':>5} {'median s':>9} {'p90 s':>7} {'x ideal':>8}"
-    f" {'model req':>10} {'x sdk':>6} {'table req':>10} {'act s':>7} {'wakes':>6}"
+    f" {'model req':>10} {'x sdk':>6} {'table req':>10} {'ledger':>7} {'act s':>7} {'wakes':>6}"
     f" {'tools s':>8} {'left':>5}"
 )
 
@@ -172,7 +186,8 @@ def format_scenario(result: ScenarioResult) -> str:
             f"{approach.label:<30} {s.ok:>2}/{s.runs:<2} {_num(s.median_s):>9}"
             f" {_num(s.p90_s):>7} {_times(ratio(s.median_s, ideal)):>8}"
             f" {_num(s.requests, 1):>10} {_times(ratio(s.requests, reference.requests)):>6}"
-            f" {_num(s.table_requests, 1):>10} {_num(s.activity_s):>7}"
+            f" {_num(s.table_requests, 1):>10} {_num(s.ledger_requests, 1):>7}"
+            f" {_num(s.activity_s):>7}"
             f" {_num(s.wakes, 0):>6} {_num(s.tool_step_s):>8} {s.left_behind:>5}"
         )
         errors = sorted({x.error for x in approach.samples if x.error})

@@ -217,6 +217,7 @@ def measure(
     """One run: wall time around the ask, and the counters (model, Table) around it."""
     routes_before, live_before, model_before = _snapshot(admin)
     tables_before = tables.requests if tables is not None else 0
+    by_table_before = dict(tables.by_table) if tables is not None else {}
     started = time.perf_counter()
     error: str | None = None
     reply = Reply("")
@@ -239,6 +240,9 @@ def measure(
         requests_by_route=by_route,
         run_seconds=reply.run_seconds,
         table_requests=tables.requests - tables_before if tables is not None else None,
+        table_requests_by_table=route_delta(by_table_before, dict(tables.by_table))
+        if tables is not None
+        else {},
         model_seconds=model_after - model_before,
         activity_seconds=reply.activity_seconds,
         wakes=reply.wakes,

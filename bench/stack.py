@@ -61,6 +61,7 @@ def running_stack(
             settings = app_settings(
                 counted,
                 model.url,
+                model.identity_env,
                 TASKHUB_NAME=f"bench{mode}",
                 TOOL_MODULES=TOOL_MODULE,
                 **extra,

@@ -3,7 +3,8 @@
 The app reaches Table storage through this proxy (its connection string names the
 proxy's port), which forwards every byte both ways and counts the HTTP requests
 it forwards, reading each request's head and skipping its body by Content-Length
-(a `$batch` counts once, as the service bills it). Loopback only.
+(a `$batch` counts once, as the service bills it), by table (a batch's table is
+named in its body). Loopback only.
 """
 
 from __future__ import annotations
@@ -11,11 +12,24 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 _PORT = re.compile(r"(TableEndpoint=http://127\.0\.0\.1:)(\d+)")
 _LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.IGNORECASE | re.MULTILINE)
+_TABLE = re.compile(rb"^[A-Z]+ /[^/\s]+/([A-Za-z$][A-Za-z0-9]*)")
+_BATCH_TABLE = re.compile(rb"https?://[^/\s]+/[^/\s]+/([A-Za-z][A-Za-z0-9]*)")
+
+
+def table_of(head: bytes, body: bytes) -> str:
+    """The table a request is for (`Tables` for table operations, `?` when unknown)."""
+    found = _TABLE.match(head)
+    name = found.group(1) if found else b"?"
+    if name == b"$batch":
+        inner = _BATCH_TABLE.search(body)
+        name = inner.group(1) if inner else name
+    return name.decode()
 
 
 class TableProxy:
@@ -24,6 +38,7 @@ class TableProxy:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.requests = 0
+        self.by_table: Counter[str] = Counter()
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -69,9 +84,10 @@ class TableProxy:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                self.requests += 1
                 found = _LENGTH.search(head)
                 body = await reader.readexactly(int(found.group(1))) if found else b""
+                self.by_table[table_of(head, body)] += 1
+                self.requests += 1
                 up_writer.write(head + body)
                 await up_writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):

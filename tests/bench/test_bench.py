@@ -168,6 +168,7 @@ def test_ratios_and_the_table() -> None:
                 0,
                 True,
                 table_requests=6,
+                table_requests_by_table={"assistantledger": 4, "runevents": 2},
                 model_seconds=0.8,
                 activity_seconds=1.1,
                 wakes=7,
@@ -183,10 +184,11 @@ def test_ratios_and_the_table() -> None:
     lines = table.splitlines()
     assert lines[0].startswith("scenario seed: the seed; model latency 300")
     assert lines[2].split() == [
-        "notebook", "1/1", "4.00", "4.00", "x4.00", "10.0", "x0.50", "-", "-", "-", "-", "0"
+        "notebook", "1/1", "4.00", "4.00", "x4.00", "10.0", "x0.50", "-", "-", "-", "-", "-", "0"
     ]  # fmt: skip
     assert lines[4].split() == [
-        "app", "1/1", "1.20", "1.20", "x1.20", "5.0", "x0.25", "6.0", "1.10", "7", "0.25", "0"
+        "app", "1/1", "1.20", "1.20", "x1.20", "5.0", "x0.25", "6.0", "4.0", "1.10", "7", "0.25",
+        "0",
     ]  # fmt: skip
     assert lines[5].split()[-1] == "1.00"  # the ideal
 
@@ -285,3 +287,4 @@ def test_the_table_proxy_counts_each_request(azurite: str) -> None:
         )
         assert table.get_entity("p", "r")["n"] == 1
         assert proxy.requests == 4  # create, upsert, one batch, read
+        assert proxy.by_table == {"Tables": 1, table.table_name: 3}
