@@ -1,7 +1,13 @@
-"""Child processes that announce readiness with a line on their output."""
+"""Child processes that announce readiness with a line on their output.
+
+The one launcher of the local stack's child processes (Azurite, the emulator,
+devhost) for `make run`, the tests and the bench. Standard library only, and no
+import of the app, so any harness can use it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -9,7 +15,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -47,19 +53,27 @@ class ReadyProcess:
         *,
         ready: str,
         cwd: Path | None = None,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         echo: bool = False,
     ) -> None:
+        """Start `argv` in its own process group, in `cwd`, with this process's
+        environment plus `env` (a None value removes the variable)."""
         self.name = name
         self._ready_pattern = re.compile(ready)
         self._ready = threading.Event()
         self._lines: list[str] = []
         self._echo = echo
         self.match: re.Match[str] | None = None
+        environment = dict(os.environ)
+        for key, value in (env or {}).items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
         self.process = subprocess.Popen(  # noqa: S603  # our own argv, no shell
             list(argv),
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env=environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -96,17 +110,29 @@ class ReadyProcess:
         raise StartupError(f"{self.name} was not ready after {timeout:.0f}s:\n" + self.output())
 
     def output(self) -> str:
+        """The last lines printed (stdout and stderr), for error messages."""
         return "\n".join(self._lines[-200:])
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL if it lingers (the whole process group)."""
-        if self.process.poll() is not None:
-            return
+    def lines(self) -> list[str]:
+        """Every line printed so far (stdout and stderr)."""
+        return list(self._lines)
+
+    def kill(self, timeout: float = 10.0) -> int | None:
+        """SIGKILL to the whole process group, like a crash: nothing gets to clean up.
+        Returns the exit code (-9 when it was still running)."""
+        return self._signal(signal.SIGKILL, timeout)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL if it lingers (the whole process group); returns the
+        exit code."""
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout)
+            return self._signal(signal.SIGTERM, timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.kill(timeout)
+
+    def _signal(self, signum: signal.Signals, timeout: float) -> int | None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
             self.process.wait(timeout)
-        except ProcessLookupError:
-            pass
+        return self.process.returncode

@@ -15,13 +15,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devhost.testing import DevhostProcess
 from durable_assistant.settings import Settings
 from durable_assistant.tools.builtin import SEED_QUESTION
 from emulator.identity import IDENTITY_PATH
 from emulator.script import DEFAULT_SCRIPT
 from emulator.testing import AdminClient
 from localrun.azurite import REPO_ROOT, AzuritePorts, connection_string, start_azurite
+from localrun.devhost_process import DevhostProcess
 from localrun.processes import ReadyProcess, free_port
 
 __all__ = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.testing import DevhostProcess, running_devhost
+from localrun.devhost_process import DevhostProcess, running_devhost
 from tests.support.devhost_apps import APPS, LOCAL_SETTINGS
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from devhost.testing import PACKAGE_ROOT, DevhostProcess, running_devhost
+from localrun.devhost_process import PACKAGE_ROOT, DevhostProcess, running_devhost
 from tests.support.devhost_apps import APPS
 from tests.support.waiting import wait_until
 

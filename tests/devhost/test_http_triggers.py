@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from devhost.http_triggers import RouteTemplateError, route_constraints, route_pattern
-from devhost.testing import DevhostProcess, running_devhost
+from localrun.devhost_process import DevhostProcess, running_devhost
 
 
 def test_route_params_query_headers_and_body(host: DevhostProcess) -> None:

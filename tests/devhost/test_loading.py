@@ -3,12 +3,11 @@ and `python -m devhost` from any working directory."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from devhost.testing import running_devhost
+from localrun.devhost_process import running_devhost
+from localrun.processes import ReadyProcess
 from tests.support.devhost_apps import APPS
 
 UNSUPPORTED = """
@@ -62,18 +61,18 @@ def test_unsupported_bindings_are_named_at_load(tmp_path: Path) -> None:
 
 
 def ready_line(command: list[str], cwd: Path, marker: Path) -> str:
-    """Start devhost without PYTHONPATH in `cwd`; returns its first stdout line."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["MINIMAL_MARKER"] = str(marker)
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    """Start devhost without PYTHONPATH in `cwd`; returns its ready line."""
+    process = ReadyProcess(
+        "devhost",
+        command,
+        ready=r"^devhost listening on .*",
+        cwd=cwd,
+        env={"PYTHONPATH": None, "MINIMAL_MARKER": str(marker)},
     )
     try:
-        assert process.stdout is not None
-        return process.stdout.readline()
+        return process.wait_ready(15).group(0)
     finally:
-        process.terminate()
-        process.wait(15)
+        process.stop(15)
 
 
 def test_python_m_devhost_from_any_directory(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from devhost.testing import DevhostProcess
+from localrun.devhost_process import DevhostProcess
 from tests.support.waiting import wait_until
 
 

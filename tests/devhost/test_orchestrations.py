@@ -7,7 +7,7 @@ import time
 import requests
 
 from devhost.history import EventType
-from devhost.testing import DevhostProcess
+from localrun.devhost_process import DevhostProcess
 from tests.support.waiting import wait_until
 
 

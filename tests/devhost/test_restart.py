@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from devhost.testing import running_devhost
+from localrun.devhost_process import running_devhost
 from tests.support.waiting import wait_until
 
 

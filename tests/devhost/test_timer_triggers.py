@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from devhost.config import expand_settings
-from devhost.testing import DevhostProcess, running_devhost
 from devhost.timer_triggers import Schedule
+from localrun.devhost_process import DevhostProcess, running_devhost
 from tests.support.waiting import wait_until
 
 APPS = Path(__file__).parent / "apps"

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from devhost.testing import DevhostProcess, running_devhost
 from devhost.tracing import Carried, TraceParent
+from localrun.devhost_process import DevhostProcess, running_devhost
 from tests.support.devhost_apps import APPS
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

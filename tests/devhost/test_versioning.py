@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 
-from devhost.testing import DevhostProcess, running_devhost
 from devhost.versioning import (
     FailureStrategy,
     MatchStrategy,
@@ -20,6 +19,7 @@ from devhost.versioning import (
     VersioningConfigError,
     compare_versions,
 )
+from localrun.devhost_process import DevhostProcess, running_devhost
 from tests.support.devhost_apps import APPS
 from tests.support.waiting import wait_until
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devhost.testing import DevhostProcess
 from emulator.testing import AdminClient
+from localrun.devhost_process import DevhostProcess
 from localrun.stack import Stack, running_stack
 from tests.support.app_http import (
     E2E_SETTINGS,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from devhost.testing import DevhostProcess
 from emulator.testing import AdminClient
+from localrun.devhost_process import DevhostProcess
 from tests.support.app_http import SEED_QUESTION, run_status, start_run
 
 CASES = [

@@ -8,10 +8,10 @@ import pytest
 import requests
 from openai import AzureOpenAI
 
-from devhost.testing import DevhostProcess
 from durable_assistant.ledger import TableLedger
 from durable_assistant.objects import ObjectKind
 from emulator.testing import AdminClient
+from localrun.devhost_process import DevhostProcess
 from localrun.stack import EMULATOR_KEY
 from tests.support.app_http import (
     SEED_QUESTION,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from devhost.testing import DevhostProcess
 from emulator.identity import IDENTITY_PATH
 from emulator.testing import AdminClient
+from localrun.devhost_process import DevhostProcess
 from tests.support.app_http import SEED_QUESTION, start_run
 
 

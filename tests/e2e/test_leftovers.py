@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 
-from devhost.testing import running_devhost
 from emulator.testing import AdminClient
+from localrun.devhost_process import running_devhost
 from tests.support.app_http import (
     REPO_ROOT,
     SEED_QUESTION,

@@ -12,8 +12,8 @@ from datetime import date
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from devhost.testing import DevhostProcess
 from emulator.testing import AdminClient
+from localrun.devhost_process import DevhostProcess
 from tests.support.app_http import (
     REPO_ROOT,
     SEED_QUESTION,

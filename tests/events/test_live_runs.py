@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from devhost.testing import DevhostProcess, running_devhost
 from durable_assistant.event_log import TableEventStore, text_of
 from durable_assistant.events import StoredEvent
 from emulator.testing import AdminClient
+from localrun.devhost_process import DevhostProcess, running_devhost
 from tests.support.app_http import REPO_ROOT, SEED_QUESTION, start_run, wait_until_done
 
 SUBMIT_ROUTE = "POST /threads/{thread_id}/runs/{run_id}/submit_tool_outputs"

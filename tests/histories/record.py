@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from devhost.store import Store
-from devhost.testing import DevhostProcess
+from localrun.devhost_process import DevhostProcess
 from localrun.stack import SEED_QUESTION, Stack, running_stack
 from tests.support.app_http import E2E_SETTINGS, REPO_ROOT, SCRIPTS
 

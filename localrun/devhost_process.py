@@ -1,27 +1,30 @@
-"""Run devhost as a subprocess from tests: `with running_devhost(app_dir) as host: ...`.
+"""devhost as a child process, for the local stack and the tests:
+`with running_devhost(app_dir) as host: ...`.
 
-A subprocess (not a thread) so tests can kill it like a crash and start it again on the
-same data dir and port.
+A process (not a thread) so tests can kill it like a crash and start it again on
+the same data dir and port. It is started by `localrun.processes.ReadyProcess`, the
+one launcher of the stack's processes. It lives here, beside the stack, rather than
+in `devhost/`: devhost is a standalone tool that imports nothing of this repository,
+while this is the harness's way to run it (devhost's own tests use it too).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import requests
 
-READY = re.compile(r"devhost listening on (http://[\w.\-]+:\d+)(?:\s|$)")
+from localrun.processes import ReadyProcess
+
+READY = r"devhost listening on (http://[\w.\-]+:\d+)(?:\s|$)"
 ACTIVE = ("Pending", "Running", "Suspended")
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,81 +51,49 @@ class DevhostProcess:
         self.ready_timeout = ready_timeout
         self.echo = echo  # print each output line as it comes (a terminal user's view)
         self.url = ""
-        self.process: subprocess.Popen[str] | None = None
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
+        self._runs: list[ReadyProcess] = []  # one for each start, the current one last
         self.session = requests.Session()
 
     # process -------------------------------------------------------------------------
 
-    def start_process(self) -> None:
-        """Start devhost and wait for its ready line."""
-        env = {**os.environ, **self.env}
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p
-        )
-        env["PYTHONUNBUFFERED"] = "1"
-        command = [
-            sys.executable,
-            "-m",
-            "devhost",
-            str(self.app_dir),
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            *self.extra_args,
-        ]
-        ready = threading.Event()
-        self.url = ""
-        self.process = subprocess.Popen(  # noqa: S603
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=self.app_dir,
-        )
-        threading.Thread(target=self._read, args=(self.process, ready), daemon=True).start()
-        if not ready.wait(self.ready_timeout) or not self.url:
-            self.kill()
-            tail = "\n".join(self.output()[-30:])
-            raise RuntimeError(f"devhost did not become ready:\n{tail}")
+    @property
+    def process(self) -> Popen[str] | None:
+        """The current (or last) devhost process; None before the first start."""
+        return self._runs[-1].process if self._runs else None
 
-    def _read(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
-        """Collect one process's output; `ready` is set on its ready line or its exit."""
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.rstrip("\n")
-            with self._lock:
-                self._lines.append(line)
-            if self.echo:
-                print(f"[devhost] {line}", flush=True)
-            found = READY.search(line)
-            if found and not ready.is_set():
-                self.url = found.group(1)
-                self.port = int(self.url.rsplit(":", 1)[1])
-                ready.set()
-        ready.set()
+    def start_process(self) -> None:
+        """Start devhost and wait for its ready line (on the same port once known)."""
+        inherited = self.env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+        pythonpath = os.pathsep.join(p for p in (str(PACKAGE_ROOT), inherited) if p)
+        command = [
+            sys.executable, "-m", "devhost", str(self.app_dir),
+            "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args,
+        ]  # fmt: skip
+        run = ReadyProcess(
+            "devhost",
+            command,
+            ready=READY,
+            cwd=self.app_dir,
+            env={**self.env, "PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"},
+            echo=self.echo,
+        )
+        self._runs.append(run)
+        self.url = ""
+        try:
+            self.url = run.wait_ready(self.ready_timeout).group(1)
+        except BaseException:
+            run.kill()
+            raise
+        self.port = int(self.url.rsplit(":", 1)[1])
 
     def kill(self) -> None:
         """SIGKILL, like a crash: nothing gets to clean up."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        if self._runs:
+            self._runs[-1].kill()
 
     def stop(self) -> int | None:
-        """SIGTERM and wait; returns the exit code."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return self.process.returncode
+        """SIGTERM (SIGKILL if it lingers) and wait; returns the exit code."""
+        return self._runs[-1].stop(15) if self._runs else None
 
     def restart(self) -> None:
         """Kill if alive, then start again on the same data dir and port."""
@@ -131,8 +102,7 @@ class DevhostProcess:
 
     def output(self) -> list[str]:
         """Every line devhost printed so far (stdout and stderr), across restarts."""
-        with self._lock:
-            return list(self._lines)
+        return [line for run in self._runs for line in run.lines()]
 
     def printed(self, text: str, timeout: float = 10.0) -> bool:
         """Whether a line containing `text` appears within `timeout` seconds (the output
