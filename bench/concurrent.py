@@ -20,7 +20,7 @@ import requests
 
 from bench.report import percentile
 from bench.scenarios import Scenario
-from devhost.testing import DevhostProcess
+from localrun.devhost_process import DevhostProcess
 
 WAIT_SECONDS = 120
 

@@ -24,9 +24,9 @@ from bench.report import ApproachResult, RunSample, ScenarioResult
 from bench.scenarios import Scenario
 from bench.stack import API_VERSION, DEPLOYMENT, EMULATOR_KEY, Stack
 from bench.table_proxy import TableProxy
-from devhost.testing import DevhostProcess
 from durable_assistant.settings import DEFAULT_INSTRUCTIONS
 from emulator.testing import AdminClient
+from localrun.devhost_process import DevhostProcess
 
 APP_WAIT_SECONDS = 60
 SLOW_SLEEP = 5.0

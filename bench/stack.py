@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.table_proxy import TableProxy, counting_tables
-from devhost.testing import DevhostProcess
 from localrun.azurite import REPO_ROOT
+from localrun.devhost_process import DevhostProcess
 from localrun.stack import (
     API_VERSION,
     DEPLOYMENT,
