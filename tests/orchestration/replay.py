@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from durable_assistant import events, run_loop
+from durable_assistant import events, run_loop, telemetry
 from durable_assistant import model as domain
 from tests.orchestration.history import (
     CALL_ACTIVITY,
@@ -61,7 +61,8 @@ PAYLOADS: dict[str, tuple[str | None, str | None]] = {
 }
 """Each activity's (input, result) model, by name in the modules below (None: no
 model). Looked up when used, so a test can put a changed model in its place. Any
-activity input may also carry the run's events slot (`EVENTS_KEY`: an `EventSlot`)."""
+activity input may also carry the run's events slot (`EVENTS_KEY`: an `EventSlot`)
+and its trace context (`telemetry.CARRY_KEY`)."""
 
 MODULES = (domain, run_loop, events)
 
@@ -153,9 +154,12 @@ def payload_problems(history: list[dict[str, Any]]) -> list[str]:
         elif kind == TASK_SCHEDULED:
             names[event["EventId"]] = event["Name"]
             data = decoded(event["Input"])
-            if isinstance(data, dict) and events.EVENTS_KEY in data:
+            if isinstance(data, dict):
                 data = dict(data)
-                check(f"{event['Name']} input's events", "EventSlot", data.pop(events.EVENTS_KEY))
+                data.pop(telemetry.CARRY_KEY, None)  # the trace context, when tracing
+                if events.EVENTS_KEY in data:
+                    slot = data.pop(events.EVENTS_KEY)
+                    check(f"{event['Name']} input's events", "EventSlot", slot)
             check(f"{event['Name']} input", _payload(event["Name"])[0], data)
         elif kind == TASK_COMPLETED:
             name = names[event["TaskScheduledId"]]

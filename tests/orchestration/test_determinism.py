@@ -23,9 +23,16 @@ GUARDED = sorted(
         ROOT / "durable_assistant" / "run_loop.py",
         ROOT / "durable_assistant" / "polling.py",
         ROOT / "durable_assistant" / "model.py",
+        ROOT / "durable_assistant" / "events.py",
     ]
 )
 """The orchestrators and the pure modules their decisions come from."""
+
+SIDE_EFFECTS_ONLY = {
+    "durable_assistant.logging_setup": "logs, only when not replaying",
+    "durable_assistant.telemetry": "records a run's trace once, never on replay",
+}
+"""Modules the orchestrators call for effects guarded by `is_replaying`, not decisions."""
 
 FORBIDDEN_MODULES = {
     "time": "a clock (use context.current_utc_datetime)",
@@ -115,6 +122,21 @@ def offences(source: str) -> list[str]:
 @pytest.mark.parametrize("path", GUARDED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_orchestrator_code_is_deterministic(path: Path) -> None:
     assert offences(path.read_text()) == []
+
+
+def test_every_core_module_the_orchestrators_import_is_guarded_or_side_effect_only() -> None:
+    guarded = {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in GUARDED}
+    imported = set()
+    for path in (ROOT / "orchestrators").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "durable_assistant":
+                imported |= {f"durable_assistant.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "durable_assistant."
+            ):
+                imported.add(str(node.module))
+    assert imported, "the orchestrators import the core"
+    assert imported <= guarded | set(SIDE_EFFECTS_ONLY), imported - guarded - set(SIDE_EFFECTS_ONLY)
 
 
 @pytest.mark.parametrize(
