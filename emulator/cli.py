@@ -30,7 +30,7 @@ _CONTROL_OPTIONS = (
     ("retry_after_ms", "retry-after-ms header of 429 answers ('none' to omit)"),
     ("run_fail_rate", "probability that a run or background response fails"),
     ("run_expire_rate", "probability that a run expires"),
-    ("poll_after_ms", "send openai-poll-after-ms with this value on runs and responses"),
+    ("poll_after_ms", "openai-poll-after-ms on runs and responses (default 1000; 'none' to omit)"),
     ("run_expiry_seconds", "seconds after creation before an unfinished run expires"),
     ("token_lifetime_seconds", "lifetime of the tokens the identity endpoint issues"),
     ("seed", "seed of the random faults and latencies"),

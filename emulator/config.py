@@ -113,7 +113,7 @@ class Controls:
     retry_after_ms: int | None = 1000
     run_fail_rate: float = 0.0
     run_expire_rate: float = 0.0
-    poll_after_ms: int | None = None
+    poll_after_ms: int | None = 1000
     run_expiry_seconds: float = 600.0
     token_lifetime_seconds: float = 86_400.0
     seed: int = 0

@@ -160,7 +160,7 @@ def test_a_pending_run_carries_the_service_poll_hint(harness: Harness) -> None:
 
 
 def test_no_hint_means_none(harness: Harness) -> None:
-    harness.emulator.configure(latency_ms=150)
+    harness.emulator.configure(latency_ms=150, poll_after_ms=None)
     step = harness.start()
     assert step.state.status is RunStatus.PENDING
     assert step.state.poll_after_ms is None

@@ -7,7 +7,7 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from durable_assistant.settings import Settings
-from emulator.testing import RunningEmulator
+from emulator.testing import RunningEmulator, running_emulator
 from emulator.versions import DATED, Api
 from tests.support.emulator_sdk import API_VERSION, KEY
 
@@ -119,3 +119,13 @@ def test_every_answer_carries_azure_headers(azure: AzureOpenAI, emu: RunningEmul
 def test_the_apps_default_version_has_assistants() -> None:
     default = Settings.model_fields["openai_api_version"].default
     assert Api.ASSISTANTS in DATED[default].apis
+
+
+def test_runs_carry_a_poll_hint_by_default() -> None:
+    with running_emulator(api_key=KEY) as emu:
+        azure = AzureOpenAI(azure_endpoint=emu.url, api_key=KEY, api_version=API_VERSION)
+        assistant = azure.beta.assistants.create(model="m")
+        raw = azure.beta.threads.with_raw_response.create_and_run(assistant_id=assistant.id)
+        assert raw.headers["openai-poll-after-ms"] == "1000"
+        listed = azure.beta.assistants.with_raw_response.list()
+        assert "openai-poll-after-ms" not in listed.headers
