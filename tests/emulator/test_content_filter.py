@@ -9,6 +9,7 @@ from typing import Any
 import openai
 import pytest
 from openai import AzureOpenAI, OpenAI
+from openai.types.beta.threads import Run
 
 from emulator.testing import RunningEmulator, running_emulator
 from tests.emulator.test_runs import answer, retrieve, start
@@ -61,15 +62,19 @@ def test_chat_ends_a_filtered_answer_with_content_filter(v1: OpenAI, emu: Runnin
     assert choice.model_extra["content_filter_results"]["violence"]["filtered"] is True
 
 
+def assert_filtered(run: Run) -> None:
+    """A run Azure's filter stopped: incomplete, with reason content_filter."""
+    assert run.status == "incomplete"
+    assert run.incomplete_details is not None
+    assert run.incomplete_details.reason == "content_filter"  # type: ignore[comparison-overlap]
+
+
 def test_a_run_with_a_filtered_prompt_ends_incomplete(
     azure: AzureOpenAI, emu: RunningEmulator
 ) -> None:
     emu.configure(content_filter=[PROMPT])
     _, _, run = start(azure)
-    ended = retrieve(azure, run)
-    assert ended.status == "incomplete"
-    assert ended.incomplete_details is not None
-    assert ended.incomplete_details.reason == "content_filter"  # type: ignore[comparison-overlap]
+    assert_filtered(retrieve(azure, run))
     assert azure.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id).data == []
 
 
@@ -81,10 +86,7 @@ def test_a_run_with_a_filtered_tool_output_ends_incomplete(
     waiting = retrieve(azure, run)
     assert waiting.status == "requires_action"
     answer(azure, waiting)
-    ended = retrieve(azure, run)
-    assert ended.status == "incomplete"
-    assert ended.incomplete_details is not None
-    assert ended.incomplete_details.reason == "content_filter"  # type: ignore[comparison-overlap]
+    assert_filtered(retrieve(azure, run))
 
 
 def test_a_run_whose_answer_is_filtered_leaves_an_incomplete_message(
