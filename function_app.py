@@ -17,7 +17,7 @@ import orchestrators
 from durable_assistant.composition import report_settings_problems
 from durable_assistant.logging_setup import quiet_sdk_loggers
 from durable_assistant.telemetry import configure as configure_telemetry
-from triggers import purge, runs_api
+from triggers import events_api, purge, runs_api
 from triggers.http_auth import http_auth_level
 
 configure_telemetry()
@@ -28,4 +28,5 @@ app = df.DFApp(http_auth_level=http_auth_level(os.environ))
 app.register_functions(activities.bp)
 app.register_functions(orchestrators.bp)
 app.register_functions(runs_api.bp)
+app.register_functions(events_api.bp)
 app.register_functions(purge.bp)

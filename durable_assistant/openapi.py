@@ -24,6 +24,7 @@ from durable_assistant.api import (
     RunView,
     ToolsListing,
 )
+from durable_assistant.event_stream import SSE_MEDIA_TYPE, EventsPage
 from durable_assistant.model import RunRequest
 
 API_VERSION = "1.0.0"
@@ -42,6 +43,7 @@ class Answer:
     model: type[BaseModel] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     media_type: str = JSON
+    stream_media_type: str | None = None  # the same status may answer a stream instead
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,40 @@ OPERATIONS: list[Operation] = [
             400: refusal('`bad_request`: the body is not `{"reason": "..."}`'),
             404: refusal("`not_found`: no run with that id"),
             409: refusal("`conflict`: the run already finished"),
+        },
+    ),
+    Operation(
+        "get",
+        "/api/runs/{instance_id}/events",
+        "getRunEvents",
+        "A run's events: Server-Sent Events with `Accept: text/event-stream` (resuming "
+        "after `Last-Event-ID`), else a page of the events after `after`, waiting up to "
+        "`wait` seconds for one",
+        parameters=(
+            INSTANCE_ID,
+            Parameter(
+                "after",
+                "query",
+                "the sequence number of the last event already seen",
+                {"type": "integer", "minimum": 0, "default": 0},
+            ),
+            Parameter(
+                "wait",
+                "query",
+                "seconds to wait for an event when there is none yet (JSON answers only)",
+                {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0},
+            ),
+        ),
+        answers={
+            200: Answer(
+                "the events after `after` (`next`: the `after` to ask with next; `done`: "
+                "no event will follow), or the stream of them",
+                EventsPage,
+                stream_media_type=SSE_MEDIA_TYPE,
+            ),
+            400: refusal("`bad_request`: `after`, `wait` or `Last-Event-ID` is not acceptable"),
+            404: refusal("`not_found`: no run with that id"),
+            500: CONFIGURATION_ERROR,
         },
     ),
     Operation(
@@ -232,6 +268,8 @@ def _answer(answer: Answer, refs: Mapping[Any, Any]) -> dict[str, Any]:
         "description": answer.description,
         "content": {answer.media_type: {"schema": schema}},
     }
+    if answer.stream_media_type is not None:
+        described["content"][answer.stream_media_type] = {"schema": {"type": "string"}}
     if answer.headers:
         described["headers"] = {
             name: {"description": text, "required": True, "schema": {"type": "string"}}

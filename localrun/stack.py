@@ -58,6 +58,7 @@ def app_settings(
     }  # fmt: skip
     return {
         "FUNCTIONS_WORKER_RUNTIME": "python",
+        "PYTHON_ENABLE_INIT_INDEXING": "1",  # HTTP streams, as in Azure
         "AzureWebJobsStorage": storage,
         "TASKHUB_NAME": "durableassistant",
         "PURGE_SCHEDULE": "0 0 3 * * *",

@@ -64,6 +64,7 @@ def expected(auth: str = "FUNCTION") -> dict[str, list[dict[str, Any]]]:
             http("start_run_http", "runs", "POST", auth=auth),
             http("get_run_http", "runs/{instance_id}", "GET", auth=auth),
             http("cancel_run_http", "runs/{instance_id}/cancel", "POST", auth=auth),
+            http("run_events_http", "runs/{instance_id}/events", "GET", auth=auth),
             http("list_tools_http", "tools", "GET", client=False, auth=auth),
             http("openapi_http", "openapi.json", "GET", client=False, auth=auth),
             (

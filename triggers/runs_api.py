@@ -1,7 +1,10 @@
 """The HTTP API: start a run, read it, cancel it, list the tools, describe the API.
 
 Thin adapters: the request is decoded and checked by `durable_assistant.api`, the
-durable client does the rest. Routes carry no auth level of their own, so the app's
+durable client does the rest. Every HTTP trigger of the app takes and returns the
+FastAPI types of `azurefunctions.extensions.http.fastapi`: the run events route
+streams (Server-Sent Events), and HTTP streams switch the worker's HTTP handling
+for the whole app (see `triggers.http_types`). Routes carry no auth level of their own, so the app's
 level applies (FUNCTION unless `HTTP_AUTH_ANONYMOUS` allows otherwise locally; see
 `triggers.http_auth`). Settings are read per request, so a missing setting is a 500
 JSON answer naming it, never a host that loads no function. See docs/api.md.
@@ -10,13 +13,11 @@ JSON answer naming it, never a host that loads no function. See docs/api.md.
 # No `from __future__ import annotations`: the Functions worker reads the
 # functions' parameter annotations at runtime and needs real types.
 import asyncio
-import json
 import logging
 import time
-from typing import Any
 
 import azure.durable_functions as df
-import azure.functions as func
+from azurefunctions.extensions.http.fastapi import Request, Response
 
 from durable_assistant.api import (
     WAIT_POLL_MS,
@@ -39,52 +40,32 @@ from durable_assistant.run_loop import CANCEL_EVENT
 from durable_assistant.settings import SettingsError
 from durable_assistant.telemetry import annotate, traced_plan, traced_request
 from orchestrators.run import ORCHESTRATOR_NAME
+from triggers.http_types import (
+    error_response,
+    json_response,
+    not_found,
+    public_url,
+    settings_error_response,
+)
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body),
-        status_code=status,
-        mimetype="application/json",
-        headers=headers,
-    )
 
 
 RETRY_AFTER_SECONDS = 1
 """The `Retry-After` of a 202: runs take seconds, so look again soon."""
 
 
-def error_response(error: ApiError) -> func.HttpResponse:
-    return json_response(error.body(), error.status)
-
-
-def settings_error_response(error: SettingsError) -> func.HttpResponse:
-    logger.error("refusing a request: %s", error)
-    body = {"error": "configuration_error", "message": str(error), "fields": []}
-    return json_response(body, 500)
-
-
-def not_found(instance_id: str) -> func.HttpResponse:
-    return error_response(ApiError(404, "not_found", f"no run with id {instance_id!r}"))
-
-
 @bp.function_name("start_run_http")  # type: ignore[untyped-decorator]
 @bp.route(route="runs", methods=["POST"])  # type: ignore[untyped-decorator]
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
 @traced_request("POST", "/api/runs")
-async def start_run_http(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
+async def start_run_http(req: Request, client: df.DurableOrchestrationClient) -> Response:
     """POST /api/runs: start a run; 202 with the run and its URLs, or 200 once it ended."""
     try:
-        wait_seconds = parse_wait(req.params.get("wait"))
+        wait_seconds = parse_wait(req.query_params.get("wait"))
         root = services()
-        request = parse_run_request(req.get_body(), root.registry)
+        request = parse_run_request(await req.body(), root.registry)
         plan = resolve_plan(request, root.settings, root.registry)
     except ApiError as error:
         return error_response(error)
@@ -103,7 +84,7 @@ async def start_run_http(
             id=instance_id,
             runtime_status=RuntimeStatus.PENDING,
             done=False,
-            links=run_links(req.url, instance_id),
+            links=run_links(public_url(req), instance_id),
         )
     if view.done:
         return json_response(view.to_json())
@@ -112,7 +93,7 @@ async def start_run_http(
 
 
 async def wait_for_view(
-    req: func.HttpRequest,
+    req: Request,
     client: df.DurableOrchestrationClient,
     instance_id: str,
     wait_seconds: int,
@@ -129,11 +110,9 @@ async def wait_for_view(
 @bp.function_name("get_run_http")  # type: ignore[untyped-decorator]
 @bp.route(route="runs/{instance_id}", methods=["GET"])  # type: ignore[untyped-decorator]
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
-async def get_run_http(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
+async def get_run_http(req: Request, client: df.DurableOrchestrationClient) -> Response:
     """GET /api/runs/{id}: the run's view; 404 for an unknown id."""
-    instance_id = req.route_params.get("instance_id", "")
+    instance_id = req.path_params.get("instance_id", "")
     view = await view_of(req, client, instance_id)
     if view is None:
         return not_found(instance_id)
@@ -141,7 +120,7 @@ async def get_run_http(
 
 
 async def view_of(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str
+    req: Request, client: df.DurableOrchestrationClient, instance_id: str
 ) -> RunView | None:
     """The view of a run; None when the host knows no such instance."""
     status = await client.get_status(instance_id)
@@ -155,23 +134,21 @@ async def view_of(
         output=status.output,
         created_at=status.created_time,
         last_updated_at=status.last_updated_time,
-        links=run_links(req.url, instance_id),
+        links=run_links(public_url(req), instance_id),
     )
 
 
 @bp.function_name("cancel_run_http")  # type: ignore[untyped-decorator]
 @bp.route(route="runs/{instance_id}/cancel", methods=["POST"])  # type: ignore[untyped-decorator]
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
-async def cancel_run_http(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
+async def cancel_run_http(req: Request, client: df.DurableOrchestrationClient) -> Response:
     """POST /api/runs/{id}/cancel: ask the run to stop; it cancels, tears down, ends.
 
     The optional body `{"reason": "..."}` ends up in the result's reason.
     """
-    instance_id = req.route_params.get("instance_id", "")
+    instance_id = req.path_params.get("instance_id", "")
     try:
-        reason = parse_cancel_request(req.get_body())
+        reason = parse_cancel_request(await req.body())
     except ApiError as error:
         return error_response(error)
     status = await client.get_status(instance_id)
@@ -193,12 +170,14 @@ async def cancel_run_http(
         raise
     run_log(logger, instance_id).info("cancel requested")
     body = CancelAccepted(id=instance_id).to_json()
-    return json_response(body, 202, headers={"Location": run_links(req.url, instance_id).status})
+    return json_response(
+        body, 202, headers={"Location": run_links(public_url(req), instance_id).status}
+    )
 
 
 @bp.function_name("list_tools_http")  # type: ignore[untyped-decorator]
 @bp.route(route="tools", methods=["GET"])  # type: ignore[untyped-decorator]
-def list_tools_http(req: func.HttpRequest) -> func.HttpResponse:
+def list_tools_http(req: Request) -> Response:
     """GET /api/tools: the registered tools and the JSON schemas the model sees."""
     try:
         return json_response(tools_listing(services().registry).to_json())
@@ -208,6 +187,6 @@ def list_tools_http(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("openapi_http")  # type: ignore[untyped-decorator]
 @bp.route(route="openapi.json", methods=["GET"])  # type: ignore[untyped-decorator]
-def openapi_http(req: func.HttpRequest) -> func.HttpResponse:
+def openapi_http(req: Request) -> Response:
     """GET /api/openapi.json: the API's OpenAPI 3.1 document."""
     return json_response(openapi_document())

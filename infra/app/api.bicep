@@ -202,6 +202,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       AZURE_OPENAI_DEPLOYMENT: openAiDeploymentName
       OPENAI_API_VERSION: openAiApiVersion
 
+      // HTTP streams (Server-Sent Events of GET /api/runs/{id}/events): the Python
+      // worker serves the app's HTTP triggers with the FastAPI types only with this.
+      PYTHON_ENABLE_INIT_INDEXING: '1'
+
       // The app.
       ASSISTANT_BACKEND: assistantBackend
       TASKHUB_NAME: taskHubName

@@ -40,6 +40,7 @@ HOST_SETTINGS = frozenset(
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
         "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
         "PYTHON_THREADPOOL_THREAD_COUNT",
+        "PYTHON_ENABLE_INIT_INDEXING",
     }
 )
 # `AzureFunctionsJobHost__a__b` overrides host.json's a.b: the host reads it.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import azure.functions as func
 from openapi_spec_validator import validate
 from openapi_spec_validator.versions import consts as versions
 from openapi_spec_validator.versions.shortcuts import get_spec_version
@@ -15,6 +14,7 @@ from openapi_spec_validator.versions.shortcuts import get_spec_version
 from durable_assistant.api import RunView
 from durable_assistant.model import RunRequest
 from durable_assistant.openapi import openapi_document
+from tests.support.asgi_requests import body_bytes, make_request
 from tests.support.function_index import index_app, raw_bindings
 
 
@@ -26,12 +26,9 @@ def test_the_document_is_valid_openapi_3_1() -> None:
 
 def test_the_app_serves_the_document() -> None:
     user = index_app()["openapi_http"].get_user_function()
-    req = func.HttpRequest(
-        method="GET", url="http://localhost/api/openapi.json", headers={}, body=b""
-    )
-    response = user(req)
+    response = user(make_request("GET", "http://localhost/api/openapi.json"))
     assert response.status_code == 200
-    assert json.loads(response.get_body()) == openapi_document()
+    assert json.loads(body_bytes(response)) == openapi_document()
 
 
 def http_routes() -> set[tuple[str, str]]:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import azure.functions as func
 import pytest
+from azurefunctions.extensions.http.fastapi import Request, Response
 
 from durable_assistant.api import MAX_BODY_BYTES, MAX_WAIT_SECONDS
 from durable_assistant.composition import services, use_services
@@ -29,6 +29,7 @@ from durable_assistant.run_loop import CANCEL_EVENT
 from durable_assistant.tools.builtin import SEED_QUESTION
 from tests.http.fake_durable import FakeDurableClient
 from tests.support.api_contract import check_answer, leaks
+from tests.support.asgi_requests import body_bytes, make_request
 from tests.support.function_index import index_app
 
 ORIGIN = "https://assistant.example.net"
@@ -67,21 +68,21 @@ def client() -> FakeDurableClient:
 def call(
     functions: dict[str, Any],
     name: str,
-    req: func.HttpRequest,
+    req: Request,
     client: FakeDurableClient | None = None,
-) -> func.HttpResponse:
+) -> Response:
     """Invoke function `name` as indexed; a durable client function gets `client`.
 
     Every answer is held to the public contract (`check_answer`) on the way back.
     """
     user = functions[name].get_user_function()
-    response: func.HttpResponse
+    response: Response
     if client is None:
         response = user(req)
     else:  # the durable client binding's value is replaced, nothing else
         response = asyncio.run(user.client_function(req=req, client=client))
     headers = dict(response.headers)
-    check_answer(req.method, req.url, response.status_code, headers, response.get_body())
+    check_answer(req.method, str(req.url), response.status_code, headers, body_bytes(response))
     return response
 
 
@@ -91,27 +92,24 @@ def request(
     body: bytes | str | dict[str, Any] | list[Any] | None = None,
     params: dict[str, str] | None = None,
     route_params: dict[str, str] | None = None,
-) -> func.HttpRequest:
+) -> Request:
     if isinstance(body, dict | list):
         body = json.dumps(body)
     if isinstance(body, str):
         body = body.encode()
     query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
-    return func.HttpRequest(
-        method=method,
-        url=f"{ORIGIN}/api/{path}" + (f"?{query}" if query else ""),
+    return make_request(
+        method,
+        f"{ORIGIN}/api/{path}" + (f"?{query}" if query else ""),
+        body or b"",
         headers={"content-type": "application/json"},
-        params=params or {},
-        route_params=route_params or {},
-        body=body or b"",
+        path_params=route_params,
     )
 
 
-def body_of(response: func.HttpResponse) -> Any:
-    assert response.mimetype == "application/json" or (
-        response.headers.get("Content-Type") == "application/json"
-    )
-    return json.loads(response.get_body())
+def body_of(response: Response) -> Any:
+    assert response.headers.get("Content-Type") == "application/json"
+    return json.loads(body_bytes(response))
 
 
 # -- POST /api/runs --
@@ -204,7 +202,7 @@ def test_start_with_wait_answers_200_with_the_run_when_it_ended_in_time(
         4.0,
         "2",
     )
-    assert "handle" not in view and "r1" not in response.get_body().decode()
+    assert "handle" not in view and "r1" not in body_bytes(response).decode()
 
 
 @pytest.mark.parametrize(("final", "outcome"), [("Failed", "failed"), ("Terminated", "cancelled")])
@@ -510,7 +508,7 @@ def test_tools_lists_every_registered_tool_with_its_schema(
 # -- the contract of every route --
 
 
-def every_answer(functions: dict[str, Any], client: FakeDurableClient) -> list[func.HttpResponse]:
+def every_answer(functions: dict[str, Any], client: FakeDurableClient) -> list[Response]:
     """Answers of every route (202, 200, 400 and 404 among them), each request
     carrying a function key in its query as a caller in Azure would send it."""
     key = {"code": "the-callers-key"}
@@ -558,7 +556,7 @@ def test_no_answer_hands_out_a_durable_extension_url_or_a_key(
     answers = every_answer(functions, client)
     assert {a.status_code for a in answers} == {200, 202, 400, 404}
     for answer in answers:
-        assert leaks(dict(answer.headers), answer.get_body()) == []
+        assert leaks(dict(answer.headers), body_bytes(answer)) == []
 
 
 def test_the_contract_check_catches_a_leak_and_a_body_off_the_document() -> None:
