@@ -368,19 +368,32 @@ class TextCoalescer:
         self._offset = offset
 
 
-def text_of(events: Sequence[StoredEvent]) -> Iterator[str]:
-    """The new text in `events`, once: text events placed at their offsets (repeats
-    after a retried activity are skipped). Offsets count per activity, so a new
-    activity's text (a higher slot) starts afresh."""
-    covered: dict[int, int] = {}
-    for event in events:
+class TextCursor:
+    """The new part of each text event, once: text placed at its offset, so text a
+    retried activity wrote again is skipped. Offsets count per activity (slot), so a
+    new activity's text starts afresh."""
+
+    def __init__(self) -> None:
+        self._covered: dict[int, int] = {}
+
+    def new_text(self, event: StoredEvent) -> str:
+        """What `event` adds to the text seen so far ("" for other events)."""
         if event.type is not EventType.TEXT:
-            continue
+            return ""
         slot = event.seq // SLOT_SIZE
         offset = int(event.data["offset"])
         text = str(event.data["text"])
-        done = covered.get(slot, 0)
+        done = self._covered.get(slot, 0)
         if offset + len(text) <= done:
-            continue
-        yield text[max(done - offset, 0) :]
-        covered[slot] = offset + len(text)
+            return ""
+        self._covered[slot] = offset + len(text)
+        return text[max(done - offset, 0) :]
+
+
+def text_of(events: Sequence[StoredEvent]) -> Iterator[str]:
+    """The new text in `events`, in order (see `TextCursor`)."""
+    cursor = TextCursor()
+    for event in events:
+        piece = cursor.new_text(event)
+        if piece:
+            yield piece

@@ -17,6 +17,7 @@ import requests
 from localrun.azurite import REPO_ROOT, AzuritePorts
 from localrun.processes import StartupError, port_is_free
 from localrun.stack import SEED_QUESTION, Stack, running_stack
+from localrun.watch import watch
 
 DEFAULT_PORT = 7071
 
@@ -31,32 +32,39 @@ def local_settings(app_dir: Path) -> dict[str, str]:
 
 
 def ask(base_url: str, question: str, wait_seconds: int) -> dict[str, Any]:
-    """POST the question and wait for the run to end (the API's ?wait=N, then polling).
-
-    Returns the run as `GET /api/runs/{id}` shows it (the body every run route answers).
-    """
-    reply = requests.post(
-        f"{base_url}/api/runs",
-        params={"wait": wait_seconds},
-        json={"question": question},
-        timeout=wait_seconds + 30,
-    )
+    """POST the question, print the answer as the model writes it (the run's events),
+    and return the run as `GET /api/runs/{id}` shows it once it ended."""
+    reply = requests.post(f"{base_url}/api/runs", json={"question": question}, timeout=30)
     run: dict[str, Any] = reply.json()
     if reply.status_code not in (200, 202):
         return {"error": run}
+    streamed: list[str] = []
+
+    def show(text: str) -> None:
+        if not streamed:
+            print("answer: ", end="", flush=True)
+        streamed.append(text)
+        print(text, end="", flush=True)
+
+    watch(run["links"]["events"], show, timeout=wait_seconds + 30)
+    if streamed:
+        print(flush=True)
     for _ in range(wait_seconds * 2):
+        run = requests.get(run["links"]["status"], timeout=10).json()
         if run.get("done"):
             break
         time.sleep(0.5)
-        run = requests.get(run["links"]["status"], timeout=10).json()
+    run["streamed"] = "".join(streamed)
     return run
 
 
 def print_result(run: dict[str, Any]) -> bool:
-    """Print the answer and the run's URL; False (and the whole run) when no answer."""
+    """Print the answer (unless it was streamed) and the run's URL; False (and the
+    whole run) when there is no answer."""
     answer = run.get("answer")
     links = run.get("links") or {}
-    print(f"answer: {answer}", flush=True)
+    if not answer or run.get("streamed", "").strip() != answer.strip():
+        print(f"answer: {answer}", flush=True)
     print(f"status: {links.get('status')}", flush=True)
     if not answer:
         print(json.dumps(run, indent=2), flush=True)

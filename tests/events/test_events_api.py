@@ -16,10 +16,12 @@ from devhost.testing import DevhostProcess, running_devhost
 from durable_assistant.event_log import TableEventStore, text_of
 from durable_assistant.events import EventType, StoredEvent
 from emulator.testing import AdminClient
+from localrun.watch import watch
 from tests.support.app_http import (
     REPO_ROOT,
     SEED_QUESTION,
     cancel_run,
+    run_status,
     start_run,
     wait_until_done,
 )
@@ -210,3 +212,22 @@ def test_the_purge_removes_a_runs_events_with_its_history(
             timeout=30,
             what="the run's events purged",
         )
+
+
+def test_make_runs_watcher_prints_the_answer_while_the_model_writes_it(
+    app: DevhostProcess,
+) -> None:
+    run = start_run(app.url, {"question": SEED_QUESTION}).json()
+    pieces: list[str] = []
+    done_at_first_piece: list[bool] = []
+
+    def on_text(piece: str) -> None:
+        if not pieces:
+            done_at_first_piece.append(run_status(app.url, run["id"])["done"])
+        pieces.append(piece)
+
+    end = watch(run["links"]["events"], on_text)
+
+    assert end["outcome"] == "completed"
+    assert "".join(pieces) == end["answer"] == wait_until_done(app.url, run["id"])["answer"]
+    assert len(pieces) > 1 and done_at_first_piece == [False]
