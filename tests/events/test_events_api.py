@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from devhost.testing import DevhostProcess, running_devhost
+
 from durable_assistant.event_log import TableEventStore, text_of
 from durable_assistant.events import EventType, StoredEvent
 from emulator.testing import AdminClient
