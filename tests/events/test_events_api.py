@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import requests
-from devhost.testing import DevhostProcess, running_devhost
 
 from durable_assistant.event_log import TableEventStore, text_of
 from durable_assistant.events import EventType, StoredEvent
 from emulator.testing import AdminClient
+from localrun.devhost_process import DevhostProcess, running_devhost
 from localrun.watch import watch
 from tests.support.app_http import (
     REPO_ROOT,
