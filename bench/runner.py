@@ -8,6 +8,7 @@ sees the same model latencies, turn for turn.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import warnings
@@ -72,42 +73,41 @@ def _client(stack: Stack) -> AzureOpenAI:
     )
 
 
-def baseline_approach(stack: Stack, poll_seconds: float) -> Approach:
-    """The notebook loop, with one SDK client made once (as a notebook does)."""
+def _loop_approach(
+    stack: Stack, name: str, label: str, loop: Callable[..., str], *, slow: bool = False
+) -> Approach:
+    """A loop of the SDK's calls in the caller's thread, one client made once (as a
+    notebook does)."""
     client = _client(stack)
 
     def ask(scenario: Scenario) -> Reply:
-        answer = notebook_loop(
+        answer = loop(
             client,
             deployment=DEPLOYMENT,
             instructions=DEFAULT_INSTRUCTIONS,
             question=scenario.question,
             tools=scenario.tools,
             tool_specs=scenario.tool_specs,
-            poll_seconds=poll_seconds,
         )
         return Reply(answer)
 
-    label = f"notebook loop (sleep {poll_seconds:g} s)"
-    return Approach(f"notebook-{poll_seconds:g}", label, ask, slow=poll_seconds >= SLOW_SLEEP)
+    return Approach(name, label, ask, slow=slow)
+
+
+def baseline_approach(stack: Stack, poll_seconds: float) -> Approach:
+    """The notebook loop with its sleep."""
+    return _loop_approach(
+        stack,
+        f"notebook-{poll_seconds:g}",
+        f"notebook loop (sleep {poll_seconds:g} s)",
+        functools.partial(notebook_loop, poll_seconds=poll_seconds),
+        slow=poll_seconds >= SLOW_SLEEP,
+    )
 
 
 def sdk_helpers_approach(stack: Stack) -> Approach:
-    """`create_and_poll` / `submit_tool_outputs_and_poll`, one client made once."""
-    client = _client(stack)
-
-    def ask(scenario: Scenario) -> Reply:
-        answer = sdk_helpers_loop(
-            client,
-            deployment=DEPLOYMENT,
-            instructions=DEFAULT_INSTRUCTIONS,
-            question=scenario.question,
-            tools=scenario.tools,
-            tool_specs=scenario.tool_specs,
-        )
-        return Reply(answer)
-
-    return Approach("sdk-helpers", "SDK create_and_poll helpers", ask)
+    """`create_and_poll` / `submit_tool_outputs_and_poll`."""
+    return _loop_approach(stack, "sdk-helpers", "SDK create_and_poll helpers", sdk_helpers_loop)
 
 
 def app_approach(host: DevhostProcess, backend: str, mode: str) -> Approach:

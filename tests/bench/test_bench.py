@@ -7,7 +7,8 @@ it measures is the right thing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from azure.data.tables import TableServiceClient
@@ -53,15 +54,23 @@ def client_for(emulator: RunningEmulator) -> AzureOpenAI:
     return AzureOpenAI(azure_endpoint=emulator.url, api_key=KEY, api_version="2024-05-01-preview")
 
 
-def ask_baseline(emulator: RunningEmulator, scenario: Scenario) -> str:
-    return notebook_loop(
+def ask_baseline(
+    emulator: RunningEmulator,
+    scenario: Scenario,
+    loop: Callable[..., str] = notebook_loop,
+    **options: Any,
+) -> str:
+    """Ask with one of the baseline loops (the notebook's, polling fast, by default)."""
+    if loop is notebook_loop:
+        options.setdefault("poll_seconds", 0.01)
+    return loop(
         client_for(emulator),
         deployment="gpt-4o-mini",
         instructions="Use the tools.",
         question=scenario.question,
         tools=scenario.tools,
         tool_specs=scenario.tool_specs,
-        poll_seconds=0.01,
+        **options,
     )
 
 
@@ -207,15 +216,7 @@ def test_the_notebook_loop_acts_one_sleep_late(emulator: RunningEmulator) -> Non
     """Retrieve, sleep, then act on that retrieve: 3 model turns cost 6 polls."""
     emulator.reset()
     emulator.configure(latency_ms="50")  # each turn ends within the first sleep
-    answer = notebook_loop(
-        client_for(emulator),
-        deployment="gpt-4o-mini",
-        instructions="Use the tools.",
-        question=SEED.question,
-        tools=SEED.tools,
-        tool_specs=SEED.tool_specs,
-        poll_seconds=0.15,
-    )
+    answer = ask_baseline(emulator, SEED, poll_seconds=0.15)
     assert SEED.check(answer)
     polls = emulator.counts()["requests"].get("GET /threads/{thread_id}/runs/{run_id}", 0)
     emulator.reset()
@@ -225,14 +226,7 @@ def test_the_notebook_loop_acts_one_sleep_late(emulator: RunningEmulator) -> Non
 def test_the_sdk_helpers_answer_the_seed_question(emulator: RunningEmulator) -> None:
     emulator.reset()
     emulator.configure(poll_after_ms=5)
-    answer = sdk_helpers_loop(
-        client_for(emulator),
-        deployment="gpt-4o-mini",
-        instructions="Use the tools.",
-        question=SEED.question,
-        tools=SEED.tools,
-        tool_specs=SEED.tool_specs,
-    )
+    answer = ask_baseline(emulator, SEED, loop=sdk_helpers_loop)
     assert SEED.check(answer)
     assert sum(emulator.live().values()) == 0
     emulator.reset()
