@@ -28,6 +28,7 @@ from azure.identity import get_bearer_token_provider as _bearer_token_provider
 from openai import AzureOpenAI, OpenAI
 
 from durable_assistant.objects import ObjectKind
+from durable_assistant.retry_wait import capped_http_client
 from durable_assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ def _assistants_client(
         azure_ad_token_provider=token_provider,
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_seconds,
+        http_client=capped_http_client(),
     )
 
 
@@ -128,4 +130,5 @@ def _responses_client(
         default_headers=headers,
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_seconds,
+        http_client=capped_http_client(),
     )

@@ -208,3 +208,23 @@ def test_outputs_submitted_too_late_find_the_run_expired(assistants: Harness) ->
     assert late.state.status is RunStatus.EXPIRED
     assert late.handle == step.handle
     teardown_leaves_nothing(assistants, late.handle)
+
+
+def test_a_retry_after_over_the_cap_goes_back_to_the_orchestration(harness: Harness) -> None:
+    """A 30 s wait is within what the SDK would sleep (two minutes), but not inside an
+    activity: the start comes back throttled at once, for a durable timer."""
+    route = CREATE_ROUTE[harness.kind]
+    harness.emulator.configure(
+        retry_after=30, retry_after_ms=None, faults=[{"fault": "429", "count": 1, "route": route}]
+    )
+    start = harness.start_input()
+
+    throttled = harness.backend.start(start)
+
+    assert throttled.state.status is RunStatus.THROTTLED
+    assert throttled.state.retry_after_seconds == 30
+    assert served(harness, route) == 1  # the SDK did not sleep and retry
+    resumed = harness.backend.start(start.model_copy(update={"handle": throttled.handle}))
+    end = harness.play(resumed)
+    assert end.state.status is RunStatus.COMPLETED
+    teardown_leaves_nothing(harness, end.handle)
