@@ -11,6 +11,8 @@ Layout (one table, `LEDGER_TABLE_NAME`):
   (both escaped, see `table_key`), with the fields kind, object_id, instance_id,
   backend, created_at, deleted and deleted_at. One partition per instance makes
   `objects_of` a single-partition query.
+- intent rows: in the instance's partition, RowKey = `intent:<attempt>`: a create
+  about to be sent, settled when its reply came (see `objects.CreateIntent`).
 - index rows: PartitionKey = `~` + the object's RowKey, RowKey = `owner`, holding the
   instance id. `mark_deleted(kind, id)` is not told the instance, and the index turns
   it into two point reads instead of a scan of the whole table. Index rows have no
@@ -36,13 +38,17 @@ from azure.data.tables import TableClient, UpdateMode
 
 from durable_assistant.clients import build_credential
 from durable_assistant.model import Backend
-from durable_assistant.objects import CreatedObject, ObjectKind
+from durable_assistant.objects import CreatedObject, CreateIntent, ObjectKind
 from durable_assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 INDEX_PREFIX = "~"
 INDEX_ROW_KEY = "owner"
+INTENT_PREFIX = "intent:"
+"""RowKey prefix of create intents, beside the instance's object rows (no object kind
+is spelled `intent`, and intent rows have no `deleted` field, so the purge's object
+queries never see them)."""
 DEFAULT_PAGE_SIZE = 1000  # the Table service's own maximum per page
 BATCH_LIMIT = 100  # the Table service's most operations in one transaction
 
@@ -97,6 +103,24 @@ def _to_object(entity: Mapping[str, Any]) -> CreatedObject:
         backend=Backend(entity["backend"]),
         created_at=_as_utc(entity["created_at"]),
         deleted=bool(entity.get("deleted", False)),
+    )
+
+
+def _is_intent(entity: Mapping[str, Any]) -> bool:
+    return str(entity.get("RowKey", "")).startswith(INTENT_PREFIX)
+
+
+def _to_intent(entity: Mapping[str, Any]) -> CreateIntent:
+    object_id = entity.get("object_id")
+    return CreateIntent(
+        instance_id=str(entity["instance_id"]),
+        attempt=str(entity["attempt"]),
+        purpose=str(entity["purpose"]),
+        kind=ObjectKind(entity["kind"]),
+        backend=Backend(entity["backend"]),
+        started_at=_as_utc(entity["started_at"]),
+        object_id=str(object_id) if object_id is not None else None,
+        settled=bool(entity.get("settled", False)),
     )
 
 
@@ -232,11 +256,53 @@ class TableLedger:
 
     def objects_of(self, instance_id: str) -> list[CreatedObject]:
         """Every object an instance created, deleted ones included."""
+        return [_to_object(e) for e in self._partition(instance_id) if not _is_intent(e)]
+
+    def record_intent(self, intent: CreateIntent) -> None:
+        """Write a create's intent down (in the instance's partition) before it is sent."""
+        self.ensure_table()
+        self._create_once(
+            {
+                "PartitionKey": table_key(intent.instance_id),
+                "RowKey": INTENT_PREFIX + intent.attempt,
+                "purpose": intent.purpose,
+                "kind": intent.kind.value,
+                "backend": intent.backend.value,
+                "instance_id": intent.instance_id,
+                "attempt": intent.attempt,
+                "started_at": _as_utc(intent.started_at),
+                "settled": False,
+            }
+        )
+
+    def settle_intent(self, intent: CreateIntent, object_id: str | None) -> None:
+        """Note a create's outcome: the object it made, or None when it made nothing."""
+        self.ensure_table()
+        entity: dict[str, Any] = {
+            "PartitionKey": table_key(intent.instance_id),
+            "RowKey": INTENT_PREFIX + intent.attempt,
+            "settled": True,
+        }
+        if object_id is not None:
+            entity["object_id"] = object_id
+        self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    def intents_of(self, instance_id: str) -> list[CreateIntent]:
+        """Every create intent of an instance."""
+        return [_to_intent(e) for e in self._partition(instance_id) if _is_intent(e)]
+
+    def open_intents(self) -> Iterator[CreateIntent]:
+        """Every create whose outcome is unknown, all instances (for the purge's count)."""
+        self.ensure_table()
+        for entity in self._table.query_entities("settled eq false"):
+            yield _to_intent(entity)
+
+    def _partition(self, instance_id: str) -> list[dict[str, Any]]:
         self.ensure_table()
         entities = self._table.query_entities(
             "PartitionKey eq @pk", parameters={"pk": table_key(instance_id)}
         )
-        return [_to_object(e) for e in entities]
+        return [dict(e) for e in entities]
 
     # --- queries for the purge -------------------------------------------------------
 
@@ -274,6 +340,17 @@ class TableLedger:
         for partition_key, row_key in keys:
             self._table.delete_entity(partition_key, row_key)  # a missing row is no error
             self._table.delete_entity(INDEX_PREFIX + row_key, INDEX_ROW_KEY)
+        old_intents = self._table.query_entities(
+            "started_at lt @before",
+            parameters={"before": _as_utc(deleted_before)},
+            results_per_page=page_size,
+            select=["PartitionKey", "RowKey"],
+        )
+        intent_keys = [
+            (str(e["PartitionKey"]), str(e["RowKey"])) for e in old_intents if _is_intent(e)
+        ]
+        for partition_key, row_key in intent_keys:
+            self._table.delete_entity(partition_key, row_key)
         return len(keys)
 
     # --- internals -------------------------------------------------------------------

@@ -8,10 +8,13 @@ it in production; `MemoryRecorder` serves tests and runs without storage.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+from pydantic import Field
 
 from durable_assistant.model import Backend, Model
 
@@ -40,6 +43,42 @@ class CreatedObject(Model):
     deleted: bool = False
 
 
+class CreateIntent(Model):
+    """A create about to be sent, written down first so that a lost reply is known.
+
+    A create whose reply never arrives (a reset connection, a timeout, a host that
+    died) may still have made its object. The next attempt finds the open intent:
+    it adopts the object where the API can find it again (assistants can be listed),
+    or refuses to repeat a create that would bill a second model turn, and the purge
+    counts what no API can find (see docs/ledger.md). `settled` once the reply came
+    (`object_id` set) or the request surely made nothing (the service answered an
+    error, or no connection was made).
+    """
+
+    instance_id: str
+    attempt: str = Field(min_length=1)
+    purpose: str
+    kind: ObjectKind
+    backend: Backend
+    started_at: datetime
+    object_id: str | None = None
+    settled: bool = False
+
+    @classmethod
+    def new(
+        cls, instance_id: str, purpose: str, kind: ObjectKind, backend: Backend
+    ) -> CreateIntent:
+        """An intent for one attempt, stamped now."""
+        return cls(
+            instance_id=instance_id,
+            attempt=uuid.uuid4().hex,
+            purpose=purpose,
+            kind=kind,
+            backend=backend,
+            started_at=datetime.now(UTC),
+        )
+
+
 class ObjectRecorder(Protocol):
     """Where created objects are written down, so nothing is ever lost track of."""
 
@@ -51,6 +90,16 @@ class ObjectRecorder(Protocol):
 
     def objects_of(self, instance_id: str) -> list[CreatedObject]:
         """Every object an instance created, deleted ones included."""
+        ...
+
+    def record_intent(self, intent: CreateIntent) -> None:
+        """Write down a create before it is sent."""
+
+    def settle_intent(self, intent: CreateIntent, object_id: str | None) -> None:
+        """Note that a create's outcome is known: its object, or None for nothing made."""
+
+    def intents_of(self, instance_id: str) -> list[CreateIntent]:
+        """Every create intent of an instance, settled or not."""
         ...
 
 
@@ -68,6 +117,7 @@ class MemoryRecorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[tuple[ObjectKind, str], CreatedObject] = {}
+        self._intents: dict[str, CreateIntent] = {}
 
     def record(self, obj: CreatedObject) -> None:
         with self._lock:
@@ -86,3 +136,17 @@ class MemoryRecorder:
     def objects_of(self, instance_id: str) -> list[CreatedObject]:
         with self._lock:
             return [o for o in self._objects.values() if o.instance_id == instance_id]
+
+    def record_intent(self, intent: CreateIntent) -> None:
+        with self._lock:
+            self._intents.setdefault(intent.attempt, intent)
+
+    def settle_intent(self, intent: CreateIntent, object_id: str | None) -> None:
+        with self._lock:
+            self._intents[intent.attempt] = intent.model_copy(
+                update={"object_id": object_id, "settled": True}
+            )
+
+    def intents_of(self, instance_id: str) -> list[CreateIntent]:
+        with self._lock:
+            return [i for i in self._intents.values() if i.instance_id == instance_id]

@@ -7,9 +7,10 @@ cannot list threads). The purge is the second and third line of defence:
 1. ledger objects not marked deleted are deleted when their orchestration is over
    (Completed, Failed, Terminated, Canceled), or is unknown and the object is older
    than the TTL; never while it is Running, Pending, Suspended or ContinuedAsNew;
-2. assistants tagged with this app's metadata and older than the TTL are deleted
-   unless their instance is still active (this catches objects whose ledger write
-   was lost);
+2. assistants tagged with this app's metadata are deleted as soon as their
+   instance is over, or once older than the TTL when the instance is unknown; never
+   while it is active (this catches assistants whose ledger write or create reply was
+   lost);
 3. history of terminal instances older than the retention is purged, and ledger rows
    of objects deleted before the retention are dropped;
 4. the event logs of runs started before the retention are removed with their history
@@ -292,7 +293,8 @@ def _purge_tagged_assistants(
     policy: PurgePolicy,
     now: datetime,
 ) -> PurgeCounts:
-    """Step 2: delete this app's assistants older than the TTL whose owner is not active."""
+    """Step 2: delete this app's assistants whose owner is over (or unknown and the
+    assistant older than the TTL)."""
     tally = _Tally()
     cutoff = now - policy.object_ttl
     ours: list[ListedAssistant] = []
@@ -305,11 +307,14 @@ def _purge_tagged_assistants(
         logger.exception("purge: listing assistants failed; purging those listed so far")
     for assistant in ours:
         tally.found += 1
-        if assistant.created_at >= cutoff:
+        too_old = assistant.created_at < cutoff
+        instance_id = assistant.metadata.get(INSTANCE_TAG_KEY, "")
+        if not instance_id and not too_old:
             tally.skipped += 1
             continue
-        instance_id = assistant.metadata.get(INSTANCE_TAG_KEY, "")
-        verdict = _verdict(statuses.of(instance_id), too_old=True) if instance_id else None
+        # As soon as its orchestration is over (no TTL to wait out); when the
+        # orchestration is unknown, once the assistant is older than the TTL.
+        verdict = _verdict(statuses.of(instance_id), too_old) if instance_id else None
         if verdict is _Verdict.UNKNOWN:
             tally.failed += 1
             continue

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from openai import BadRequestError, OpenAI, RateLimitError, Stream
 from openai.types.beta import AssistantStreamEvent, FunctionToolParam
+from openai.types.beta.thread_create_params import Message as ThreadMessage
 from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
 
@@ -25,9 +26,14 @@ from durable_assistant.backends.base import (
     delete_all,
     distinct_calls,
     guarded,
+    open_intents,
     poll_after_ms,
     record_created,
+    sent_once,
+    settle,
     tags_for,
+    warn_if_lost,
+    without_sdk_retries,
 )
 from durable_assistant.backends.content_filter import (
     ANSWER,
@@ -53,13 +59,15 @@ from durable_assistant.model import (
     Usage,
     short,
 )
-from durable_assistant.objects import ObjectKind, ObjectRecorder
+from durable_assistant.objects import INSTANCE_TAG_KEY, CreateIntent, ObjectKind, ObjectRecorder
 from durable_assistant.tools.registry import ToolDefinition, ToolRegistry
 
 logger = logging.getLogger(__name__)
 
 KINDS = frozenset({ObjectKind.ASSISTANT, ObjectKind.THREAD})
 ANSWER_SEARCH_LIMIT = 20
+CLOCK_SKEW_SECONDS = 300
+"""Slack between our clock and the service's when matching an assistant's created_at."""
 RESTING = frozenset(
     {"requires_action", "completed", "failed", "cancelled", "expired", "incomplete"}
 )
@@ -93,28 +101,48 @@ class AssistantsBackend:
         handle = start.handle or RunHandle(backend=self.backend, instance_id=start.instance_id)
         instance_id = handle.instance_id
         tags = tags_for(instance_id)
-        beta = self._client.beta
+        beta = without_sdk_retries(self._client).beta  # creates: see `sent_once`
         try:
             with model_errors("starting an Assistants run"):
+                handle = self._adopt_recorded(handle)
                 if handle.assistant_id is None:
-                    tools = [function_tool(d) for d in self._registry.definitions(plan.tools)]
-                    assistant = beta.assistants.create(
-                        model=plan.model,
-                        name=f"durable-assistant {instance_id}"[:256],
-                        instructions=plan.instructions,
-                        tools=tools,
-                        metadata=tags,
-                    )
-                    self._record(ObjectKind.ASSISTANT, assistant.id, instance_id)
+                    assistant_id = self._assistant_of_a_lost_reply(instance_id)
+                    if assistant_id is None:
+                        tools = [function_tool(d) for d in self._registry.definitions(plan.tools)]
+                        intent = self._intent(instance_id, ObjectKind.ASSISTANT)
+                        assistant = sent_once(
+                            self._recorder,
+                            intent,
+                            lambda: beta.assistants.create(
+                                model=plan.model,
+                                name=f"durable-assistant {instance_id}"[:256],
+                                instructions=plan.instructions,
+                                tools=tools,
+                                metadata=tags,
+                            ),
+                        )
+                        assistant_id = assistant.id
+                        self._record(ObjectKind.ASSISTANT, assistant_id, instance_id, intent)
                     handle = handle.model_copy(
-                        update={"assistant_id": assistant.id, "created_assistant": True}
+                        update={"assistant_id": assistant_id, "created_assistant": True}
                     )
                 if handle.thread_id is None:
-                    thread = beta.threads.create(
-                        messages=[{"role": "user", "content": plan.question}], metadata=tags
+                    warn_if_lost(self._recorder, instance_id, ObjectKind.THREAD.value)
+                    intent = self._intent(instance_id, ObjectKind.THREAD)
+                    message: ThreadMessage = {
+                        "role": "user",
+                        "content": plan.question,
+                        "metadata": tags,
+                    }
+                    thread = sent_once(
+                        self._recorder,
+                        intent,
+                        lambda: beta.threads.create(messages=[message], metadata=tags),
                     )
-                    self._record(ObjectKind.THREAD, thread.id, instance_id)
+                    self._record(ObjectKind.THREAD, thread.id, instance_id, intent)
                     handle = handle.model_copy(update={"thread_id": thread.id})
+                if handle.run_id is None:
+                    handle = self._run_of_an_earlier_attempt(handle)
                 if handle.run_id is not None:
                     return self._poll(handle)
                 assert handle.assistant_id is not None
@@ -138,6 +166,63 @@ class AssistantsBackend:
                 return Step(handle=handle, state=self._state(handle, run, raw.headers))
         except RateLimitError as error:
             return Step(handle=handle, state=throttled_state(error))
+
+    def _adopt_recorded(self, handle: RunHandle) -> RunHandle:
+        """The handle with the assistant and thread an earlier attempt created and
+        recorded (its result was lost with the attempt), so none is made twice."""
+        if handle.assistant_id is not None and handle.thread_id is not None:
+            return handle
+        update: dict[str, object] = {}
+        for obj in self._recorder.objects_of(handle.instance_id):
+            if obj.deleted:
+                continue
+            if obj.kind is ObjectKind.ASSISTANT and handle.assistant_id is None:
+                update.setdefault("assistant_id", obj.object_id)
+                update["created_assistant"] = True
+            elif obj.kind is ObjectKind.THREAD and handle.thread_id is None:
+                update.setdefault("thread_id", obj.object_id)
+        return handle.model_copy(update=update) if update else handle
+
+    def _assistant_of_a_lost_reply(self, instance_id: str) -> str | None:
+        """The assistant an earlier create made although its reply was lost.
+
+        Assistants can be listed, and ours carry the instance id in their metadata:
+        the newest ones since the earliest open intent are searched.
+        """
+        lost = open_intents(self._recorder, instance_id, ObjectKind.ASSISTANT.value)
+        if not lost:
+            return None
+        since = min(i.started_at for i in lost).timestamp() - CLOCK_SKEW_SECONDS
+        found: str | None = None
+        for assistant in self._client.beta.assistants.list(order="desc", limit=100):
+            if assistant.created_at < since:
+                break
+            if (assistant.metadata or {}).get(INSTANCE_TAG_KEY) == instance_id[:512]:
+                found = assistant.id
+                break
+        for intent in lost:
+            settle(self._recorder, intent, found)
+        if found is not None:
+            run_log(logger, instance_id).info(
+                "adopted assistant %s, made by a create whose reply was lost", found
+            )
+            self._record(ObjectKind.ASSISTANT, found, instance_id)
+        return found
+
+    def _run_of_an_earlier_attempt(self, handle: RunHandle) -> RunHandle:
+        """The handle with the run an earlier attempt started on this thread, if any
+        (a retried create would be refused: the thread already has an active run)."""
+        assert handle.thread_id is not None
+        runs = self._client.beta.threads.runs.list(handle.thread_id, order="desc", limit=1)
+        if not runs.data:
+            return handle
+        run_log(logger, handle.instance_id).info(
+            "adopted run %s, started by an earlier attempt", runs.data[0].id
+        )
+        return handle.model_copy(update={"run_id": runs.data[0].id})
+
+    def _intent(self, instance_id: str, kind: ObjectKind) -> CreateIntent:
+        return CreateIntent.new(instance_id, kind.value, kind, self.backend)
 
     def poll(self, handle: RunHandle) -> Step:
         return guarded("polling the run", handle, lambda: self._poll(handle))
@@ -318,7 +403,13 @@ class AssistantsBackend:
             return TOOL_OUTPUT
         return QUESTION
 
-    def _record(self, kind: ObjectKind, object_id: str, instance_id: str) -> None:
+    def _record(
+        self,
+        kind: ObjectKind,
+        object_id: str,
+        instance_id: str,
+        intent: CreateIntent | None = None,
+    ) -> None:
         record_created(
             self._client,
             self._recorder,
@@ -326,6 +417,7 @@ class AssistantsBackend:
             object_id,
             instance_id=instance_id,
             backend=self.backend,
+            intent=intent,
         )
 
 

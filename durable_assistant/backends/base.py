@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from openai import OpenAI, RateLimitError
+import httpx2
+from openai import APIConnectionError, APIStatusError, APITimeoutError, OpenAI, RateLimitError
 
 from durable_assistant.backends.deletion import delete_object
 from durable_assistant.backends.errors import model_errors, throttled_state
@@ -40,6 +41,7 @@ from durable_assistant.objects import (
     INSTANCE_TAG_KEY,
     BatchDeletes,
     CreatedObject,
+    CreateIntent,
     ObjectKind,
     ObjectRecorder,
 )
@@ -47,6 +49,7 @@ from durable_assistant.objects import (
 logger = logging.getLogger(__name__)
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
+C = TypeVar("C", bound=OpenAI)
 
 
 class ModelBackend(Protocol):
@@ -127,6 +130,66 @@ def poll_after_ms(headers: Mapping[str, str]) -> int | None:
     return hint if hint >= 0 else None
 
 
+T = TypeVar("T")
+
+
+def sent_once(recorder: ObjectRecorder, intent: CreateIntent, create: Callable[[], T]) -> T:
+    """Send one create with its intent written down first, and never again by the SDK.
+
+    (The caller passes a client without SDK retries: a retry after a lost reply
+    would make a second object nobody knows of.) When the create fails in a way that
+    surely made nothing, the intent is settled; otherwise it stays open, so the next
+    attempt knows an object may exist.
+    """
+    recorder.record_intent(intent)
+    try:
+        return create()
+    except Exception as error:
+        if surely_not_created(error):
+            settle(recorder, intent, None)
+        raise
+
+
+def surely_not_created(error: BaseException) -> bool:
+    """The service answered with an error, or no connection was ever made."""
+    if isinstance(error, APIStatusError):
+        return True
+    if isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError):
+        return isinstance(error.__cause__, httpx2.ConnectError | httpx2.ConnectTimeout)
+    return False
+
+
+def settle(recorder: ObjectRecorder, intent: CreateIntent, object_id: str | None) -> None:
+    """Settle an intent, best effort: an open intent only makes the next attempt careful."""
+    try:
+        recorder.settle_intent(intent, object_id)
+    except Exception as error:
+        run_log(logger, intent.instance_id).warning(
+            "could not settle the intent of a %s create: %s", intent.kind.value, error
+        )
+
+
+def open_intents(recorder: ObjectRecorder, instance_id: str, purpose: str) -> list[CreateIntent]:
+    """Earlier creates for `purpose` whose reply never came."""
+    return [i for i in recorder.intents_of(instance_id) if i.purpose == purpose and not i.settled]
+
+
+def warn_if_lost(recorder: ObjectRecorder, instance_id: str, purpose: str) -> None:
+    """Log a create whose reply was lost when its object cannot be found again."""
+    lost = open_intents(recorder, instance_id, purpose)
+    for intent in lost:
+        run_log(logger, instance_id).warning(
+            "an earlier %s create got no reply; if it was made, the API offers no way "
+            "to find it again (see docs/ledger.md)",
+            intent.kind.value,
+        )
+
+
+def without_sdk_retries(client: C) -> C:
+    """The client for creates: a lost reply must not be sent again by the SDK."""
+    return client.with_options(max_retries=0)
+
+
 def record_created(
     client: OpenAI,
     recorder: ObjectRecorder,
@@ -135,6 +198,7 @@ def record_created(
     *,
     instance_id: str,
     backend: Backend,
+    intent: CreateIntent | None = None,
 ) -> None:
     """Write an object down as soon as it exists, before anything else can fail.
 
@@ -162,6 +226,8 @@ def record_created(
                 "%s %s is neither recorded nor deleted: %s", kind.value, object_id, error
             )
         raise
+    if intent is not None:
+        settle(recorder, intent, object_id)
     run_log(logger, instance_id).info("created %s %s", kind.value, object_id)
 
 

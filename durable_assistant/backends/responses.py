@@ -37,9 +37,13 @@ from durable_assistant.backends.base import (
     delete_all,
     distinct_calls,
     guarded,
+    open_intents,
     poll_after_ms,
     record_created,
+    sent_once,
     tags_for,
+    warn_if_lost,
+    without_sdk_retries,
 )
 from durable_assistant.backends.content_filter import (
     ANSWER,
@@ -66,12 +70,17 @@ from durable_assistant.model import (
     Usage,
     short,
 )
-from durable_assistant.objects import INSTANCE_TAG_KEY, ObjectKind, ObjectRecorder
+from durable_assistant.objects import INSTANCE_TAG_KEY, CreateIntent, ObjectKind, ObjectRecorder
 from durable_assistant.tools.registry import ToolDefinition, ToolRegistry
 
 logger = logging.getLogger(__name__)
 
 KINDS = frozenset({ObjectKind.RESPONSE, ObjectKind.CONVERSATION})
+START_PURPOSE = "response"
+LOST_SUBMIT = (
+    "the model service did not confirm the submission of the tool outputs (its reply "
+    "was lost); they were not sent again, as that would start and bill a second model turn"
+)
 ENDING_EVENTS = (ResponseCompletedEvent, ResponseFailedEvent, ResponseIncompleteEvent)
 """The events that carry the finished response."""
 
@@ -107,8 +116,11 @@ class ResponsesBackend:
 
     def start(self, start: StartInput, follow: Follow = NO_FOLLOW) -> Step:
         handle = start.handle or RunHandle(backend=self.backend, instance_id=start.instance_id)
+        if handle.response_id is None:
+            handle = self._adopt_recorded(handle)
         if handle.response_id is not None:  # resumed after the first response exists
             return self.poll(handle)
+        warn_if_lost(self._recorder, handle.instance_id, START_PURPOSE)
         plan = start.plan
         return guarded(
             "starting a response",
@@ -160,32 +172,43 @@ class ResponsesBackend:
         """Create one response of the chain and record it before anything else."""
         tools = [function_tool(d) for d in self._registry.definitions(tool_names)]
         turn = _Turn(model, instructions, tuple(tool_names))
+        purpose = submit_purpose(previous_response_id) if previous_response_id else START_PURPOSE
+        intent = CreateIntent.new(handle.instance_id, purpose, ObjectKind.RESPONSE, self.backend)
+        client = without_sdk_retries(self._client)  # see `sent_once`
         try:
             if follow.enabled and self._background:
-                stream = self._client.responses.create(
+                stream = sent_once(
+                    self._recorder,
+                    intent,
+                    lambda: client.responses.create(
+                        model=model,
+                        instructions=instructions,
+                        input=request,
+                        tools=tools,
+                        background=True,
+                        store=True,
+                        stream=True,
+                        metadata=tags_for(handle.instance_id),
+                        previous_response_id=previous_response_id if previous_response_id else omit,
+                    ),
+                )
+                return self._follow(handle, stream, follow, turn, intent)
+            raw = sent_once(
+                self._recorder,
+                intent,
+                lambda: client.responses.with_raw_response.create(
                     model=model,
                     instructions=instructions,
                     input=request,
                     tools=tools,
-                    background=True,
+                    background=self._background,
                     store=True,
-                    stream=True,
                     metadata=tags_for(handle.instance_id),
                     previous_response_id=previous_response_id if previous_response_id else omit,
-                )
-                return self._follow(handle, stream, follow, turn)
-            raw = self._client.responses.with_raw_response.create(
-                model=model,
-                instructions=instructions,
-                input=request,
-                tools=tools,
-                background=self._background,
-                store=True,
-                metadata=tags_for(handle.instance_id),
-                previous_response_id=previous_response_id if previous_response_id else omit,
+                ),
             )
             response = raw.parse()
-            self._record(response.id, handle.instance_id)
+            self._record(response.id, handle.instance_id, intent)
             _TURNS.remember(response.id, turn)
             handle = handle.with_response(response.id)
             return Step(handle=handle, state=self._state(response, raw.headers))
@@ -205,6 +228,7 @@ class ResponsesBackend:
         stream: Stream[ResponseStreamEvent],
         follow: Follow,
         turn: _Turn,
+        intent: CreateIntent | None = None,
     ) -> Step:
         """Read the response's events until it ends or the budget passes (then: pending)."""
         created: str | None = None
@@ -213,7 +237,7 @@ class ResponsesBackend:
             for event in timed:
                 if event.type == "response.created" and created is None:
                     created = event.response.id
-                    self._record(created, handle.instance_id)
+                    self._record(created, handle.instance_id, intent)
                     _TURNS.remember(created, turn)
                     handle = handle.with_response(created)
                 elif event.type == "response.output_text.delta":
@@ -240,6 +264,15 @@ class ResponsesBackend:
                 "outputs for %s were already submitted (response %s)", handle.response_id, earlier
             )
             return self._poll(handle.with_response(earlier))
+        if open_intents(self._recorder, handle.instance_id, submit_purpose(handle.response_id)):
+            # An earlier attempt sent these outputs and its reply was lost: the turn it
+            # may have started cannot be found (responses cannot be listed), and sending
+            # them again would start, and bill, a second one.
+            run_log(logger, handle.instance_id).warning(
+                "outputs for %s may have been submitted already; not sending them again",
+                handle.response_id,
+            )
+            return Step(handle=handle, state=RunState(status=RunStatus.FAILED, reason=LOST_SUBMIT))
         previous_id = _response_id(handle)
         turn = _TURNS.get(previous_id) or self._turn_of(previous_id)
         outputs: ResponseInputParam = [
@@ -268,6 +301,17 @@ class ResponsesBackend:
         ]
         instructions = previous.instructions if isinstance(previous.instructions, str) else None
         return _Turn(str(previous.model), instructions, tuple(names))
+
+    def _adopt_recorded(self, handle: RunHandle) -> RunHandle:
+        """The handle with the first response, when an earlier attempt of the start
+        created and recorded it but its result was lost with the attempt."""
+        for obj in self._recorder.objects_of(handle.instance_id):
+            if obj.kind is ObjectKind.RESPONSE and not obj.deleted:
+                run_log(logger, handle.instance_id).info(
+                    "adopted response %s, created by an earlier attempt", obj.object_id
+                )
+                return handle.with_response(obj.object_id)
+        return handle
 
     def _answer_of_an_earlier_attempt(self, handle: RunHandle) -> str | None:
         """The response an earlier attempt of this submit created, if its reply was lost.
@@ -331,7 +375,9 @@ class ResponsesBackend:
             return _incomplete_state(response, usage)
         return RunState(status=RunStatus.PENDING, poll_after_ms=poll_after_ms(headers))
 
-    def _record(self, response_id: str, instance_id: str) -> None:
+    def _record(
+        self, response_id: str, instance_id: str, intent: CreateIntent | None = None
+    ) -> None:
         record_created(
             self._client,
             self._recorder,
@@ -339,6 +385,7 @@ class ResponsesBackend:
             response_id,
             instance_id=instance_id,
             backend=self.backend,
+            intent=intent,
         )
 
 
@@ -387,6 +434,11 @@ class _RecentTurns:
 
 
 _TURNS = _RecentTurns()
+
+
+def submit_purpose(previous_response_id: str | None) -> str:
+    """The intent purpose of the response that answers `previous_response_id`."""
+    return f"response after {previous_response_id}"
 
 
 def _response_id(handle: RunHandle) -> str:

@@ -142,3 +142,69 @@ def test_a_request_the_service_refuses_ends_the_run_at_once(
     assert status["error"].startswith("Azure OpenAI rejected polling the run (404)"), status
     assert "No thread found" in status["error"], status
     assert all_gone(model), model.live()
+
+
+# -- a create whose reply is lost -------------------------------------------------------
+
+
+def ledger_of(settings: dict[str, str]) -> TableLedger:
+    return TableLedger.from_connection_string(settings["AzureWebJobsStorage"], "assistantledger")
+
+
+def served(model: AdminClient, route: str) -> int:
+    return int(model.counts()["requests"].get(route, 0))
+
+
+@pytest.mark.parametrize(
+    "route", ["POST /assistants", "POST /threads/{thread_id}/runs"], ids=["assistant", "run"]
+)
+def test_a_lost_create_reply_on_assistants_is_found_again(
+    app: DevhostProcess, model: AdminClient, route: str
+) -> None:
+    before = served(model, route)
+    model.configure(faults=[{"fault": "lost", "count": 1, "route": route}])
+
+    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"}, wait=60)
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["outcome"] == "completed", reply.json()
+    assert served(model, route) - before == 1  # adopted, never created twice
+    assert all_gone(model), model.live()
+
+
+def test_a_lost_thread_create_reply_is_known_to_the_ledger(
+    app: DevhostProcess, model: AdminClient, settings: dict[str, str]
+) -> None:
+    before = served(model, "POST /threads")
+    model.configure(faults=[{"fault": "lost", "count": 1, "route": "POST /threads"}])
+
+    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"}, wait=60)
+
+    assert reply.status_code == 200, reply.text
+    result = reply.json()
+    assert result["outcome"] == "completed", result
+    # Threads cannot be listed: the lost one stays, and the ledger says so.
+    assert holds_within(lambda: model.live()["threads"] == 1, 10), model.live()
+    assert served(model, "POST /threads") - before == 2
+    lost = [i for i in ledger_of(settings).intents_of(result["id"]) if not i.settled]
+    assert [i.kind for i in lost] == [ObjectKind.THREAD]
+
+
+def test_a_lost_submit_on_responses_never_starts_a_second_turn(
+    app: DevhostProcess, model: AdminClient, settings: dict[str, str]
+) -> None:
+    body = {"question": "Please pause twice.", "backend": "responses"}
+    instance_id = start_run(app.url, body).json()["id"]
+    wait_for_phase(app.url, instance_id, "running_tools")
+    before = served(model, "POST /responses")
+    model.configure(faults=[{"fault": "lost", "count": 1, "route": "POST /responses"}])
+
+    status = wait_until_done(app.url, instance_id)
+
+    assert status["outcome"] == "failed", status
+    assert "not sent again" in status["error"], status
+    assert served(model, "POST /responses") - before == 1  # one submit, never two
+    # The response the lost submit made cannot be found; the ledger says it may exist.
+    assert holds_within(lambda: model.live()["responses"] == 1, 10), model.live()
+    lost = [i for i in ledger_of(settings).intents_of(instance_id) if not i.settled]
+    assert [i.kind for i in lost] == [ObjectKind.RESPONSE]

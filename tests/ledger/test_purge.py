@@ -324,7 +324,8 @@ def test_tagged_orphan_assistants_are_deleted_by_listing() -> None:
         tagged("asst_vanished", "vanished", OLD),  # owner unknown (history purged)
         tagged("asst_untracked", None, OLD),  # tagged, owner not recorded
         tagged("asst_busy", "busy", OLD),  # owner still running: kept
-        tagged("asst_young", "done", YOUNG),  # within the TTL: kept
+        tagged("asst_young", "done", YOUNG),  # owner over: deleted at once, young as it is
+        tagged("asst_young_vanished", "vanished", YOUNG),  # owner unknown, within the TTL
         ListedAssistant(assistant_id="asst_someone_elses", created_at=OLD),  # not ours
         ListedAssistant(
             assistant_id="asst_other_app", created_at=OLD, metadata={APP_TAG_KEY: "other-app"}
@@ -335,10 +336,10 @@ def test_tagged_orphan_assistants_are_deleted_by_listing() -> None:
     # No ledger at all: the listing alone finds them.
     report = purge(None, orchestrations, service, with_assistants=True)
 
-    assert report.assistants == PurgeCounts(found=5, deleted=3, skipped=2)
+    assert report.assistants == PurgeCounts(found=6, deleted=4, skipped=2)
     assert {oid for _, oid in service.live} == {
         "asst_busy",
-        "asst_young",
+        "asst_young_vanished",
         "asst_someone_elses",
         "asst_other_app",
     }
