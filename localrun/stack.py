@@ -102,8 +102,9 @@ def running_model(
     script_args = [a for path in [DEFAULT_SCRIPT, *scripts] for a in ("--script", str(path))]
     identity_header = secrets.token_urlsafe(24)
     argv = [sys.executable, "-m", "emulator", "--host", "127.0.0.1", "--port", str(free_port()),
-            "--api-key", EMULATOR_KEY, "--token", secrets.token_urlsafe(24),
-            "--identity-header", identity_header, *script_args, *args]  # fmt: skip
+            "--api-key", EMULATOR_KEY, f"--token={secrets.token_urlsafe(24)}",
+            f"--identity-header={identity_header}", *script_args, *args]  # fmt: skip
+    # (`=` forms: a random secret may start with "-", which argparse takes for an option)
     process = ReadyProcess(
         "emulator", argv, ready=r"emulator listening on (\S+)", cwd=REPO_ROOT, echo=echo
     )
