@@ -4,6 +4,8 @@ serving the app, the emulator injecting the fault, Azurite holding the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import requests
 from openai import AzureOpenAI
@@ -12,8 +14,10 @@ from durable_assistant.ledger import TableLedger
 from durable_assistant.objects import ObjectKind
 from emulator.testing import AdminClient
 from localrun.devhost_process import DevhostProcess
-from localrun.stack import EMULATOR_KEY
+from localrun.stack import EMULATOR_KEY, Stack, running_stack
 from tests.support.app_http import (
+    E2E_SETTINGS,
+    SCRIPTS,
     SEED_QUESTION,
     cancel_run,
     checked,
@@ -172,9 +176,19 @@ def test_a_lost_create_reply_on_assistants_is_found_again(
     assert all_gone(model), model.live()
 
 
-def test_a_lost_thread_create_reply_is_known_to_the_ledger(
-    app: DevhostProcess, model: AdminClient, settings: dict[str, str]
-) -> None:
+@pytest.fixture(scope="module")
+def leaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own for the tests that leave what no API can reach (the shared
+    emulator must hold nothing after each test)."""
+    data_dir = tmp_path_factory.mktemp("leaky")
+    with running_stack(
+        data_dir, overrides=E2E_SETTINGS, scripts=[SCRIPTS / "pauses.json"]
+    ) as stack:
+        yield stack
+
+
+def test_a_lost_thread_create_reply_is_known_to_the_ledger(leaky: Stack) -> None:
+    app, model, settings = leaky.app, leaky.emulator, leaky.settings
     before = served(model, "POST /threads")
     model.configure(faults=[{"fault": "lost", "count": 1, "route": "POST /threads"}])
 
@@ -190,9 +204,8 @@ def test_a_lost_thread_create_reply_is_known_to_the_ledger(
     assert [i.kind for i in lost] == [ObjectKind.THREAD]
 
 
-def test_a_lost_submit_on_responses_never_starts_a_second_turn(
-    app: DevhostProcess, model: AdminClient, settings: dict[str, str]
-) -> None:
+def test_a_lost_submit_on_responses_never_starts_a_second_turn(leaky: Stack) -> None:
+    app, model, settings = leaky.app, leaky.emulator, leaky.settings
     body = {"question": "Please pause twice.", "backend": "responses"}
     instance_id = start_run(app.url, body).json()["id"]
     wait_for_phase(app.url, instance_id, "running_tools")
