@@ -231,3 +231,32 @@ def test_make_runs_watcher_prints_the_answer_while_the_model_writes_it(
     assert end["outcome"] == "completed"
     assert "".join(pieces) == end["answer"] == wait_until_done(app.url, run["id"])["answer"]
     assert len(pieces) > 1 and done_at_first_piece == [False]
+
+
+def test_a_terminated_run_without_an_end_closes_the_stream_and_the_long_poll_is_done(
+    app: DevhostProcess, model: AdminClient
+) -> None:
+    model.configure(latency_ms=60_000)  # the model "thinks" until the run is terminated
+    run = start_run(app.url, {"question": SEED_QUESTION, "backend": "responses"}).json()
+    wait_until(
+        lambda: long_poll(app, run["id"])["events"], timeout=30, what="the run's first event"
+    )
+    terminated = requests.post(
+        f"{app.webhook}/instances/{run['id']}/terminate", params={"reason": "test"}, timeout=10
+    )
+    assert terminated.status_code == 202
+    wait_until(
+        lambda: run_status(app.url, run["id"])["runtime_status"] == "Terminated",
+        timeout=30,
+        what="the run terminated",
+    )
+
+    with requests.get(events_url(app, run["id"]), headers=SSE, stream=True, timeout=60) as got:
+        frames = read_frames(got)  # returns only once the server closed the stream
+    assert frames and all(f.event != "end" for f in frames)
+    last = int(frames[-1].id or -1)
+    assert long_poll(app, run["id"], after=last, wait=30) == {
+        "events": [],
+        "next": last,
+        "done": True,
+    }
