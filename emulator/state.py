@@ -115,8 +115,11 @@ class EmulatorState:
         self.responses: dict[str, ResponseRecord] = {}
         self.conversations: dict[str, ConversationRecord] = {}
 
-    def reset(self) -> None:
-        """Forget every object, counter and control change: back to how it started."""
+    def reset(self, controls: Controls | None = None) -> None:
+        """Forget every object, counter and control change: back to how it started, or
+        to `controls`, which become the ones a later reset returns to."""
+        if controls is not None:
+            self._initial_controls = copy.deepcopy(controls)
         self.controls = copy.deepcopy(self._initial_controls)
         self.rng.seed(self.controls.seed)
         self.requests.clear()

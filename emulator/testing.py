@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from emulator.config import Controls
 from emulator.identity import IDENTITY_PATH
 from emulator.proxy import ProxySettings
 from emulator.server import base_url, bind, build_state, make_server
@@ -77,6 +78,14 @@ class RunningEmulator(AdminClient):
     def __init__(self, url: str, state: EmulatorState) -> None:
         super().__init__(url)
         self.state = state
+
+    def start_over(self, **controls: Any) -> None:
+        """Forget every object and counter, and start again from `controls` (over the
+        defaults): one emulator can serve tests that each want their own starting
+        controls, which a later `reset()` keeps."""
+        fresh = Controls()
+        fresh.update(controls)
+        self.state.reset(fresh)
 
     @property
     def identity_env(self) -> dict[str, str]:

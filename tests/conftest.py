@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: one Azurite for the whole session."""
+"""Fixtures shared by every test folder: one Azurite and one in-process emulator for
+the whole session."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.scenarios import SCRIPT_FILES
+from emulator.script import DEFAULT_SCRIPT
+from emulator.testing import RunningEmulator, running_emulator
 from localrun.stack import running_azurite
+from tests.support.emulator_sdk import EMULATOR_KEY
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +19,12 @@ def azurite() -> Iterator[str]:
     """The connection string of an Azurite (in memory) started for this session."""
     with running_azurite() as connection_string:
         yield connection_string
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[RunningEmulator]:
+    """One emulator for the session, in a thread of this process: it requires
+    EMULATOR_KEY and plays the seed script and the bench's. Each folder's fixture
+    starts it over with that folder's controls (`RunningEmulator.start_over`)."""
+    with running_emulator(api_key=EMULATOR_KEY, script=[DEFAULT_SCRIPT, *SCRIPT_FILES]) as emu:
+        yield emu

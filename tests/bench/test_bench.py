@@ -34,24 +34,26 @@ from bench.runner import (
     run_seconds,
     wakes,
 )
-from bench.scenarios import FANOUT, FANOUT16, SCRIPT_FILES, SEED, Scenario, seed_flights
+from bench.scenarios import FANOUT, FANOUT16, SEED, Scenario, seed_flights
 from bench.table_proxy import counting_tables
-from emulator.script import DEFAULT_SCRIPT
-from emulator.testing import RunningEmulator, running_emulator
-
-KEY = "bench-test-key"
+from emulator.testing import RunningEmulator
+from tests.support.emulator_sdk import EMULATOR_KEY
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator(api_key=KEY, script=[DEFAULT_SCRIPT, *SCRIPT_FILES]) as emu:
-        yield emu
+@pytest.fixture
+def emulator(emulator_session: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The session's emulator (it plays the bench's scripts), empty, default controls."""
+    emulator_session.start_over()
+    yield emulator_session
+    emulator_session.reset()
 
 
 def client_for(emulator: RunningEmulator) -> AzureOpenAI:
-    return AzureOpenAI(azure_endpoint=emulator.url, api_key=KEY, api_version="2024-05-01-preview")
+    return AzureOpenAI(
+        azure_endpoint=emulator.url, api_key=EMULATOR_KEY, api_version="2024-05-01-preview"
+    )
 
 
 def ask_baseline(

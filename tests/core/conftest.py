@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 
 from durable_assistant.model import Backend
+from emulator.testing import RunningEmulator
 from tests.support.backends import (
     EMULATOR_CONTROLS,
-    EMULATOR_KEY,
     SETTING_NAMES,
     Harness,
     StubCredential,
@@ -18,9 +17,6 @@ from tests.support.backends import (
     make_harness,
     reset_caches,
 )
-
-if TYPE_CHECKING:
-    from emulator.testing import RunningEmulator
 
 
 @pytest.fixture
@@ -46,21 +42,12 @@ def credential() -> StubCredential:
     return StubCredential()
 
 
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[RunningEmulator]:
-    """One emulator for the session (in a thread of this process), requiring EMULATOR_KEY."""
-    from emulator.testing import running_emulator
-
-    with running_emulator(api_key=EMULATOR_KEY, **EMULATOR_CONTROLS) as emu:
-        yield emu
-
-
 @pytest.fixture
-def emulator(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
-    """The session's emulator with no objects or counts, and its starting controls."""
-    emulator_server.reset()
-    yield emulator_server
-    emulator_server.reset()
+def emulator(emulator_session: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The session's emulator with no objects or counts, and the core's controls."""
+    emulator_session.start_over(**EMULATOR_CONTROLS)
+    yield emulator_session
+    emulator_session.reset()
 
 
 @pytest.fixture(params=[Backend.ASSISTANTS, Backend.RESPONSES], ids=lambda b: b.value)

@@ -26,11 +26,11 @@ from durable_assistant.tools import default_registry
 from emulator.testing import RunningEmulator
 from tests.support.backends import (
     DEPLOYMENT,
-    EMULATOR_KEY,
     SEED_TOOLS,
     emulator_settings,
     seed_start_input,
 )
+from tests.support.emulator_sdk import EMULATOR_KEY
 
 ACTIVITY_NAMES = {
     "start_run",

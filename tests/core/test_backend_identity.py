@@ -33,7 +33,11 @@ BACKENDS = pytest.mark.parametrize("kind", list(Backend), ids=lambda b: b.value)
 
 @pytest.fixture(scope="module")
 def token_emulator() -> Iterator[RunningEmulator]:
-    """An emulator that accepts only `Authorization: Bearer TOKEN`, and no key."""
+    """An emulator that accepts only `Authorization: Bearer TOKEN` and refuses every key.
+
+    Not the session's emulator: that one requires a key, and here a run that succeeds
+    must prove the app sent its identity's token, which only an emulator without a key
+    can show."""
     with running_emulator(token=TOKEN) as emu:
         yield emu
 

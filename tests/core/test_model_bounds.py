@@ -16,7 +16,8 @@ from durable_assistant.model import (
     ToolCall,
 )
 from emulator.testing import running_emulator
-from tests.support.backends import EMULATOR_KEY, emulator_settings, make_harness
+from tests.support.backends import emulator_settings, make_harness
+from tests.support.emulator_sdk import EMULATOR_KEY
 
 HUGE = 200_000
 

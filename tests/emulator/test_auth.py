@@ -7,7 +7,7 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from emulator.testing import RunningEmulator, running_emulator
-from tests.support.emulator_sdk import API_VERSION, KEY
+from tests.support.emulator_sdk import API_VERSION, EMULATOR_KEY
 
 TOKEN = "token-from-the-identity"
 
@@ -63,9 +63,9 @@ def test_without_configured_credentials_anything_goes() -> None:
 
 
 def test_key_and_token_together() -> None:
-    with running_emulator(api_key=KEY, token=TOKEN) as emu:
+    with running_emulator(api_key=EMULATOR_KEY, token=TOKEN) as emu:
         for client in (
-            AzureOpenAI(azure_endpoint=emu.url, api_key=KEY, api_version=API_VERSION),
+            AzureOpenAI(azure_endpoint=emu.url, api_key=EMULATOR_KEY, api_version=API_VERSION),
             AzureOpenAI(
                 azure_endpoint=emu.url,
                 azure_ad_token_provider=lambda: TOKEN,

@@ -14,7 +14,7 @@ from openai.types.beta.threads import Run
 from emulator.testing import RunningEmulator, running_emulator
 from tests.emulator.test_runs import answer, retrieve, start
 from tests.support.emulator_sdk import (
-    KEY,
+    EMULATOR_KEY,
     QUESTION,
     RESPONSE_TOOLS,
     run_tool,
@@ -151,8 +151,8 @@ def test_a_script_can_filter_its_own_answer_and_name_rules(tmp_path: Path) -> No
             }
         )
     )
-    with running_emulator(api_key=KEY, script=script) as emu:
-        v1 = OpenAI(base_url=emu.url + "/openai/v1/", api_key=KEY, max_retries=0)
+    with running_emulator(api_key=EMULATOR_KEY, script=script) as emu:
+        v1 = OpenAI(base_url=emu.url + "/openai/v1/", api_key=EMULATOR_KEY, max_retries=0)
         storm = v1.responses.create(model="m", input="a storm?")
         assert storm.incomplete_details is not None
         assert storm.incomplete_details.reason == "content_filter"

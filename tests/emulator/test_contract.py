@@ -18,7 +18,7 @@ from jsonschema.exceptions import ValidationError
 from emulator.testing import RunningEmulator, running_emulator
 from tests.support.emulator_sdk import ASSISTANT_TOOLS, QUESTION, RESPONSE_TOOLS, run_tool
 
-KEY = "contract-key"
+EMULATOR_KEY = "contract-key"
 DATED = "2024-05-01-preview"
 
 
@@ -155,7 +155,7 @@ class Wire:
             url,
             params=params,
             json=body,
-            headers={"api-key": KEY, **(headers or {})},
+            headers={"api-key": EMULATOR_KEY, **(headers or {})},
             timeout=10,
         )
         return answer.status_code, answer.json()
@@ -170,7 +170,7 @@ class Wire:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[RunningEmulator]:
-    with running_emulator(api_key=KEY, poll_after_ms=1) as emu:
+    with running_emulator(api_key=EMULATOR_KEY, poll_after_ms=1) as emu:
         yield emu
 
 
@@ -444,7 +444,7 @@ def test_error_bodies(wire: Wire) -> None:
     answer = requests.get(
         f"{wire.emu.url}/openai/assistants",
         params={"api-version": "banana"},
-        headers={"api-key": KEY},
+        headers={"api-key": EMULATOR_KEY},
         timeout=10,
     )
     assert answer.status_code == 400

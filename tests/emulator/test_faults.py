@@ -11,14 +11,14 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from emulator.testing import RunningEmulator
-from tests.support.emulator_sdk import API_VERSION, KEY
+from tests.support.emulator_sdk import API_VERSION, EMULATOR_KEY
 
 LIST = "GET /assistants"
 
 
 def client(emu: RunningEmulator, retries: int) -> AzureOpenAI:
     return AzureOpenAI(
-        azure_endpoint=emu.url, api_key=KEY, api_version=API_VERSION, max_retries=retries
+        azure_endpoint=emu.url, api_key=EMULATOR_KEY, api_version=API_VERSION, max_retries=retries
     )
 
 
@@ -170,7 +170,7 @@ def test_request_latency_by_header_and_by_control(emu: RunningEmulator) -> None:
 
 def test_model_latency_holds_a_foreground_response(emu: RunningEmulator) -> None:
     emu.configure(latency_ms=150)
-    v1 = OpenAI(base_url=emu.url + "/openai/v1/", api_key=KEY, max_retries=0)
+    v1 = OpenAI(base_url=emu.url + "/openai/v1/", api_key=EMULATOR_KEY, max_retries=0)
     began = time.monotonic()
     assert v1.responses.create(model="m", input="hi").status == "completed"
     assert time.monotonic() - began >= 0.15
@@ -214,7 +214,7 @@ def raw_request(emu: RunningEmulator, method: str, path: str) -> tuple[int, byte
     parts = urlsplit(emu.url)
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
     try:
-        connection.request(method, path, headers={"api-key": KEY})
+        connection.request(method, path, headers={"api-key": EMULATOR_KEY})
         answer = connection.getresponse()
         return answer.status, answer.read()
     finally:

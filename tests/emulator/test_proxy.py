@@ -14,8 +14,8 @@ from emulator.testing import RunningEmulator, running_emulator
 from tests.support.emulator_sdk import (
     API_VERSION,
     ASSISTANT_TOOLS,
+    EMULATOR_KEY,
     FLIGHTS,
-    KEY,
     QUESTION,
     RESPONSE_TOOLS,
     run_tool,
@@ -27,7 +27,10 @@ def test_chat_completions_play_the_script_on_the_deployment_route(
     emu: RunningEmulator,
 ) -> None:
     client = AzureOpenAI(
-        azure_endpoint=emu.url, api_key=KEY, api_version=API_VERSION, azure_deployment="gpt"
+        azure_endpoint=emu.url,
+        api_key=EMULATOR_KEY,
+        api_version=API_VERSION,
+        azure_deployment="gpt",
     )
     messages: list[Any] = [{"role": "user", "content": QUESTION}]
     for _ in range(3):
@@ -54,7 +57,7 @@ def test_chat_completions_play_the_script_on_the_deployment_route(
 
 
 def test_assistants_and_responses_through_a_proxy_model(emu: RunningEmulator) -> None:
-    upstream = ProxySettings(url=emu.url + "/openai/v1", api_key=KEY)
+    upstream = ProxySettings(url=emu.url + "/openai/v1", api_key=EMULATOR_KEY)
     with running_emulator(proxy=upstream, poll_after_ms=2) as front:
         azure = AzureOpenAI(azure_endpoint=front.url, api_key="x", api_version=API_VERSION)
         assistant = azure.beta.assistants.create(model="gpt", tools=ASSISTANT_TOOLS)
@@ -114,7 +117,7 @@ def test_an_upstream_failure_fails_the_run(emu: RunningEmulator) -> None:
 
 def test_a_foreground_response_asks_the_upstream_once(emu: RunningEmulator) -> None:
     emu.configure(request_latency_ms=300)
-    upstream = ProxySettings(url=emu.url + "/openai/v1", api_key=KEY)
+    upstream = ProxySettings(url=emu.url + "/openai/v1", api_key=EMULATOR_KEY)
     with running_emulator(proxy=upstream) as front, ThreadPoolExecutor(1) as pool:
         v1 = OpenAI(base_url=front.url + "/openai/v1/", api_key="x")
         creating = pool.submit(v1.responses.create, model="gpt", input=QUESTION)

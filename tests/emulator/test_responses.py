@@ -13,8 +13,8 @@ from openai.types.responses import Response
 
 from emulator.testing import RunningEmulator
 from tests.support.emulator_sdk import (
+    EMULATOR_KEY,
     FLIGHTS,
-    KEY,
     QUESTION,
     RESPONSE_TOOLS,
     TWO_CATS,
@@ -206,7 +206,9 @@ def test_delete_and_input_items(v1: OpenAI, emu: RunningEmulator) -> None:
 def test_the_azure_client_reaches_responses_in_a_version_that_has_them(
     emu: RunningEmulator,
 ) -> None:
-    azure = AzureOpenAI(azure_endpoint=emu.url, api_key=KEY, api_version="2025-04-01-preview")
+    azure = AzureOpenAI(
+        azure_endpoint=emu.url, api_key=EMULATOR_KEY, api_version="2025-04-01-preview"
+    )
     response = azure.responses.create(model="gpt-4o", input="hi")
     assert response.status == "completed"
     assert emu.counts()["requests"]["POST /responses"] == 1

@@ -9,13 +9,15 @@ from openai import AzureOpenAI, OpenAI
 from durable_assistant.settings import Settings
 from emulator.testing import RunningEmulator, running_emulator
 from emulator.versions import DATED, Api
-from tests.support.emulator_sdk import API_VERSION, KEY
+from tests.support.emulator_sdk import API_VERSION, EMULATOR_KEY
 
 MESSAGES: list[dict[str, str]] = [{"role": "user", "content": "hello"}]
 
 
 def dated(emu: RunningEmulator, version: str) -> AzureOpenAI:
-    return AzureOpenAI(azure_endpoint=emu.url, api_key=KEY, api_version=version, max_retries=0)
+    return AzureOpenAI(
+        azure_endpoint=emu.url, api_key=EMULATOR_KEY, api_version=version, max_retries=0
+    )
 
 
 @pytest.mark.parametrize("version", ["banana", "1999-01-01", "2024-05-01", "v1", "preview"])
@@ -31,7 +33,7 @@ def test_an_unknown_dated_version_is_refused_as_azure_does(
 def test_a_dated_version_on_the_v1_path_is_refused(emu: RunningEmulator) -> None:
     v1 = OpenAI(
         base_url=emu.url + "/openai/v1/",
-        api_key=KEY,
+        api_key=EMULATOR_KEY,
         default_query={"api-version": API_VERSION},
         max_retries=0,
     )
@@ -44,7 +46,7 @@ def test_a_dated_version_on_the_v1_path_is_refused(emu: RunningEmulator) -> None
 @pytest.mark.parametrize("version", [None, "v1", "preview"])
 def test_the_v1_path_takes_v1_preview_or_nothing(emu: RunningEmulator, version: str | None) -> None:
     query = {"api-version": version} if version else None
-    v1 = OpenAI(base_url=emu.url + "/openai/v1/", api_key=KEY, default_query=query)
+    v1 = OpenAI(base_url=emu.url + "/openai/v1/", api_key=EMULATOR_KEY, default_query=query)
     assert v1.responses.create(model="gpt-4o", input="hi").status == "completed"
 
 
@@ -53,7 +55,7 @@ def test_an_api_the_version_lacks_is_not_found(emu: RunningEmulator) -> None:
         dated(emu, "2024-10-21").beta.assistants.list,  # GA: no Assistants
         lambda: dated(emu, API_VERSION).responses.create(model="m", input="hi"),  # too old
         dated(emu, "2025-04-01-preview").conversations.create,  # v1 only
-        OpenAI(base_url=emu.url + "/openai/v1/", api_key=KEY).beta.assistants.list,
+        OpenAI(base_url=emu.url + "/openai/v1/", api_key=EMULATOR_KEY).beta.assistants.list,
     ):
         with pytest.raises(openai.NotFoundError) as caught:
             call()
@@ -66,7 +68,7 @@ def test_cancelling_a_response_is_a_v1_operation(emu: RunningEmulator) -> None:
     response = azure.responses.create(model="gpt-4o", input="hi", background=True)
     with pytest.raises(openai.NotFoundError):
         azure.responses.cancel(response.id)
-    v1 = OpenAI(base_url=emu.url + "/openai/v1/", api_key=KEY)
+    v1 = OpenAI(base_url=emu.url + "/openai/v1/", api_key=EMULATOR_KEY)
     assert v1.responses.cancel(response.id).status == "cancelled"
 
 
@@ -90,7 +92,10 @@ def test_chat_parameters_newer_than_the_version_are_unrecognized(emu: RunningEmu
 
 def test_chat_on_a_deployment_url_needs_no_model(emu: RunningEmulator) -> None:
     client = AzureOpenAI(
-        azure_endpoint=emu.url, api_key=KEY, api_version=API_VERSION, azure_deployment="gpt-d"
+        azure_endpoint=emu.url,
+        api_key=EMULATOR_KEY,
+        api_version=API_VERSION,
+        azure_deployment="gpt-d",
     )
     raw = client.chat.completions.with_raw_response.create(
         model="",

@@ -27,6 +27,7 @@ from durable_assistant.service import backend_for
 from durable_assistant.settings import Settings
 from durable_assistant.tools import default_registry
 from durable_assistant.tools.builtin import SEED_QUESTION
+from tests.support.emulator_sdk import EMULATOR_KEY
 
 if TYPE_CHECKING:
     from emulator.testing import RunningEmulator
@@ -60,9 +61,6 @@ class StubCredential:
     def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
         self.scopes.append(scopes)
         return AccessToken(self.token, int(time.time()) + 3600)
-
-
-EMULATOR_KEY = "emulator-test-key"
 
 
 DEPLOYMENT = "gpt-test"

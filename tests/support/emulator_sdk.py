@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from durable_assistant.tools.builtin import SEED_QUESTION
 
-KEY = "emulator-key"
+EMULATOR_KEY = "emulator-test-key"
+"""The key of the tests' in-process emulator (`emulator_session`); nothing else accepts it."""
 
 
 API_VERSION = "2024-05-01-preview"
