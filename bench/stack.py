@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.table_proxy import TableProxy, counting_tables
 from localrun.azurite import REPO_ROOT
-from localrun.devhost_process import DevhostProcess
+from localrun.devhost_process import DevhostProcess, running_devhost
 from localrun.stack import (
     API_VERSION,
     DEPLOYMENT,
@@ -66,8 +66,7 @@ def running_stack(
                 TOOL_MODULES=TOOL_MODULE,
                 **extra,
             )
-            app = DevhostProcess(REPO_ROOT, tmp / f"devhost-{mode}", env=settings)
-            stack.callback(app.stop)
-            app.start_process()
-            apps[mode] = app
+            apps[mode] = stack.enter_context(
+                running_devhost(REPO_ROOT, tmp / f"devhost-{mode}", env=settings)
+            )
         yield Stack(emulator=model, apps=apps, tables=tables)

@@ -193,10 +193,12 @@ def running_devhost(
     port: int | None = None,
     ready_timeout: float = 30.0,
     extra_args: Sequence[str] = (),
+    echo: bool = False,
 ) -> Iterator[DevhostProcess]:
     """devhost serving APP_DIR in a subprocess until the block ends (then SIGTERM).
 
-    `extra_args` go to the command line (e.g. `["--require-keys"]`).
+    `extra_args` go to the command line (e.g. `["--require-keys"]`); `echo` prints its
+    log as it comes.
     """
     app_path = Path(app_dir).resolve()
     data_path = Path(data_dir) if data_dir is not None else app_path / ".devhost"
@@ -207,6 +209,7 @@ def running_devhost(
         port=port,
         ready_timeout=ready_timeout,
         extra_args=extra_args,
+        echo=echo,
     )
     host.start_process()
     try:

@@ -21,7 +21,7 @@ from emulator.identity import IDENTITY_PATH
 from emulator.script import DEFAULT_SCRIPT
 from emulator.testing import AdminClient
 from localrun.azurite import REPO_ROOT, AzuritePorts, connection_string, start_azurite
-from localrun.devhost_process import DevhostProcess
+from localrun.devhost_process import DevhostProcess, running_devhost
 from localrun.processes import ReadyProcess, free_port
 
 __all__ = [
@@ -163,7 +163,7 @@ def running_stack(
             model.identity_env if model else None,
             **(overrides or {}),
         )
-        app = DevhostProcess(app_dir, data_dir / "devhost", env=settings, port=port, echo=echo)
-        stack.callback(app.stop)
-        app.start_process()
+        app = stack.enter_context(
+            running_devhost(app_dir, data_dir / "devhost", env=settings, port=port, echo=echo)
+        )
         yield Stack(storage=storage, model=model, app=app, settings=settings)

@@ -10,7 +10,7 @@ import pytest
 
 from emulator.testing import AdminClient
 from localrun.devhost_process import DevhostProcess
-from tests.support.app_http import SEED_QUESTION, run_status, start_run
+from tests.support.app_http import SEED_QUESTION, run_status, run_to_end
 
 CASES = [
     (
@@ -35,10 +35,8 @@ def test_a_filtered_run_ends_content_filtered_and_leaves_nothing(
 ) -> None:
     model.configure(content_filter=[rule])
 
-    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": backend}, wait=60)
+    result = run_to_end(app.url, SEED_QUESTION, backend)
 
-    assert reply.status_code == 200, reply.text
-    result = reply.json()
     assert result["outcome"] == "content_filtered", result
     assert result["answer"] is None
     assert f"content filter stopped the run: {named} was filtered" in result["error"]

@@ -21,6 +21,7 @@ from tests.support.app_http import (
     SEED_QUESTION,
     cancel_run,
     checked,
+    run_to_end,
     start_run,
     wait_for_phase,
     wait_until_done,
@@ -99,10 +100,7 @@ def test_teardown_retries_a_delete_that_failed(app: DevhostProcess, model: Admin
     route = "DELETE /assistants/{assistant_id}"
     model.configure(faults=[{"fault": "drop", "count": 3, "route": route}])
 
-    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"}, wait=60)
-
-    assert reply.status_code == 200, reply.text
-    assert reply.json()["outcome"] == "completed"
+    assert run_to_end(app.url, SEED_QUESTION, "assistants")["outcome"] == "completed"
     assert model.config()["faults"] == []  # every drop was used
     assert all_gone(model), model.live()
 
@@ -114,10 +112,8 @@ def test_teardown_retries_a_delete_that_failed(app: DevhostProcess, model: Admin
 def test_a_call_id_the_model_repeats_is_answered_once(
     app: DevhostProcess, model: AdminClient, backend: str
 ) -> None:
-    reply = start_run(app.url, {"question": "Use one call id twice.", "backend": backend}, wait=60)
+    result = run_to_end(app.url, "Use one call id twice.", backend)
 
-    assert reply.status_code == 200, reply.text
-    result = reply.json()
     assert result["outcome"] == "completed", result
     assert result["answer"] == "Counted once."
     assert [c["call_id"] for c in result["tool_calls"]] == ["call_same"]

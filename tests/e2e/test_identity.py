@@ -5,7 +5,7 @@ from __future__ import annotations
 from emulator.identity import IDENTITY_PATH
 from emulator.testing import AdminClient
 from localrun.devhost_process import DevhostProcess
-from tests.support.app_http import SEED_QUESTION, start_run
+from tests.support.app_http import SEED_QUESTION, run_to_end
 
 
 def test_the_app_authenticates_with_its_managed_identity(
@@ -14,8 +14,5 @@ def test_the_app_authenticates_with_its_managed_identity(
     assert "AZURE_OPENAI_API_KEY" not in settings
     assert settings["IDENTITY_ENDPOINT"].endswith(IDENTITY_PATH)
 
-    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": "assistants"}, wait=60)
-
-    assert reply.status_code == 200, reply.text
-    assert reply.json()["outcome"] == "completed"
+    assert run_to_end(app.url, SEED_QUESTION, "assistants")["outcome"] == "completed"
     assert model.counts()["requests"][f"GET {IDENTITY_PATH}"] >= 1

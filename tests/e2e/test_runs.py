@@ -19,6 +19,7 @@ from tests.support.app_http import (
     SEED_QUESTION,
     cancel_run,
     run_status,
+    run_to_end,
     start_run,
     wait_for_phase,
     wait_until_done,
@@ -36,10 +37,8 @@ def test_the_seed_question_is_answered_with_the_day_count(
     cat_born = date.today() - relativedelta(years=10)
     expected_days = (date(2021, 4, 4) - cat_born).days
 
-    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": backend}, wait=60)
+    result = run_to_end(app.url, SEED_QUESTION, backend)
 
-    assert reply.status_code == 200, reply.text
-    result = reply.json()
     assert (result["runtime_status"], result["done"]) == ("Completed", True)
     assert result["outcome"] == "completed"
     assert str(expected_days) in result["answer"]
@@ -56,10 +55,8 @@ def test_the_seed_question_is_answered_with_the_day_count(
 def test_two_tool_calls_of_one_step_run_at_the_same_time(
     app: DevhostProcess, model: AdminClient, backend: str
 ) -> None:
-    reply = start_run(app.url, {"question": "Please pause twice.", "backend": backend}, wait=60)
+    result = run_to_end(app.url, "Please pause twice.", backend)
 
-    assert reply.status_code == 200, reply.text
-    result = reply.json()
     assert result["outcome"] == "completed", result
     calls = result["tool_calls"]
     assert [c["name"] for c in calls] == ["pause", "pause"]
@@ -99,10 +96,8 @@ def test_a_failing_run_reports_why_and_leaves_nothing(
 ) -> None:
     model.configure(outcomes=[{"outcome": "failed", "count": 1}])
 
-    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": backend}, wait=60)
+    result = run_to_end(app.url, SEED_QUESTION, backend)
 
-    assert reply.status_code == 200, reply.text
-    result = reply.json()
     assert result["outcome"] == "failed"
     assert result["answer"] is None
     assert result["error"]

@@ -18,22 +18,9 @@ from tests.support.emulator_sdk import (
     QUESTION,
     RESPONSE_TOOLS,
     TWO_CATS,
-    run_tool,
+    outputs_for,
     strict,
 )
-
-
-def outputs_for(response: Response) -> list[Any]:
-    """function_call_output items answering every call of a response."""
-    return [
-        {
-            "type": "function_call_output",
-            "call_id": item.call_id,
-            "output": run_tool(item.name, item.arguments),
-        }
-        for item in response.output
-        if item.type == "function_call"
-    ]
 
 
 def follow(v1: OpenAI, response: Response, **options: Any) -> Response:

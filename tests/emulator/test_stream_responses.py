@@ -10,22 +10,10 @@ import httpx2
 import openai
 import pytest
 from openai import OpenAI
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import ResponseStreamEvent
 
 from emulator.testing import RunningEmulator
-from tests.support.emulator_sdk import FLIGHTS, QUESTION, RESPONSE_TOOLS, run_tool
-
-
-def _outputs(response: Response) -> list[Any]:
-    return [
-        {
-            "type": "function_call_output",
-            "call_id": item.call_id,
-            "output": run_tool(item.name, item.arguments),
-        }
-        for item in response.output
-        if item.type == "function_call"
-    ]
+from tests.support.emulator_sdk import FLIGHTS, QUESTION, RESPONSE_TOOLS, outputs_for
 
 
 def test_the_seed_question_streams_through_the_stream_helper(v1: OpenAI) -> None:
@@ -40,7 +28,7 @@ def test_the_seed_question_streams_through_the_stream_helper(v1: OpenAI) -> None
     for _ in range(2):
         with v1.responses.stream(
             model="gpt-4o",
-            input=_outputs(response),
+            input=outputs_for(response),
             previous_response_id=response.id,
             tools=RESPONSE_TOOLS,
         ) as stream:

@@ -16,7 +16,7 @@ from durable_assistant.event_log import TableEventStore, text_of
 from durable_assistant.events import StoredEvent
 from emulator.testing import AdminClient
 from localrun.devhost_process import DevhostProcess, running_devhost
-from tests.support.app_http import REPO_ROOT, SEED_QUESTION, start_run, wait_until_done
+from tests.support.app_http import REPO_ROOT, SEED_QUESTION, run_to_end, start_run, wait_until_done
 
 SUBMIT_ROUTE = "POST /threads/{thread_id}/runs/{run_id}/submit_tool_outputs"
 
@@ -52,9 +52,8 @@ def assert_ordered_once(events: Sequence[StoredEvent]) -> None:
 def test_a_seed_run_logs_its_phases_tools_usage_and_end_in_order(
     app: DevhostProcess, model: AdminClient, run_log: TableEventStore, backend: str
 ) -> None:
-    reply = start_run(app.url, {"question": SEED_QUESTION, "backend": backend}, wait=60)
-    assert reply.status_code == 200, reply.text
-    result = reply.json()
+    result = run_to_end(app.url, SEED_QUESTION, backend)
+
     instance_id = result["id"]
 
     events = run_log.read(instance_id, after=0, limit=1000)

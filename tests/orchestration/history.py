@@ -246,25 +246,7 @@ class OrchestrationHost:
 
     def call(self, history: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
         """Run the orchestrator over `history` as the worker would; (state, error)."""
-        context = {
-            "history": history,
-            "input": history[1]["Input"],
-            "instanceId": self.instance_id,
-            "isReplaying": False,
-            "parentInstanceId": None,
-            "upperSchemaVersion": 1,
-            "upperSchemaVersionNew": 2,
-            "longRunningTimerIntervalDuration": "3.00:00:00",
-            "maximumShortTimerDuration": "6.00:00:00",
-            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
-        }
-        try:
-            return json.loads(self.orchestrator(json.dumps(context))), None
-        except Exception as failure:
-            message, _, data = str(failure).partition("\n\n$OutOfProcData$:")
-            if not data:
-                raise
-            return json.loads(data), message
+        return call_orchestrator(self.orchestrator, self.instance_id, history, history[1]["Input"])
 
     def replay(self) -> tuple[dict[str, Any], str | None]:
         """Run the orchestrator over the recorded history again (nothing new)."""
@@ -355,3 +337,30 @@ class OrchestrationHost:
             "Timestamp": iso(self.now),
             **fields,
         }
+
+
+def call_orchestrator(
+    orchestrator: OrchestratorEntry, instance_id: str, history: list[dict[str, Any]], input: Any
+) -> tuple[dict[str, Any], str | None]:
+    """Run the orchestrator over `history` with `input`, as the worker calls it, with the
+    context the Durable extension sends; (state, error) where error is the message of a
+    failed orchestration."""
+    context = {
+        "history": history,
+        "input": input,
+        "instanceId": instance_id,
+        "isReplaying": False,
+        "parentInstanceId": None,
+        "upperSchemaVersion": 1,
+        "upperSchemaVersionNew": 2,
+        "longRunningTimerIntervalDuration": "3.00:00:00",
+        "maximumShortTimerDuration": "6.00:00:00",
+        "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+    }
+    try:
+        return json.loads(orchestrator(json.dumps(context))), None
+    except Exception as failure:
+        message, _, data = str(failure).partition("\n\n$OutOfProcData$:")
+        if not data:
+            raise
+        return json.loads(data), message

@@ -42,6 +42,7 @@ from tests.orchestration.history import (
     TIMER_CREATED,
     NondeterminismError,
     OrchestratorEntry,
+    call_orchestrator,
     flatten,
     parse_time,
 )
@@ -239,25 +240,7 @@ def call(
 ) -> tuple[dict[str, Any], str | None]:
     """Run the orchestrator over `history` as the worker would; (state, error)."""
     started = next(e for e in history if e["EventType"] == EXECUTION_STARTED)
-    context = {
-        "history": history,
-        "input": decoded_once(started.get("Input")),
-        "instanceId": instance_id,
-        "isReplaying": False,
-        "parentInstanceId": None,
-        "upperSchemaVersion": 1,
-        "upperSchemaVersionNew": 2,
-        "longRunningTimerIntervalDuration": "3.00:00:00",
-        "maximumShortTimerDuration": "6.00:00:00",
-        "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
-    }
-    try:
-        return json.loads(orchestrator(json.dumps(context))), None
-    except Exception as failure:
-        message, _, data = str(failure).partition("\n\n$OutOfProcData$:")
-        if not data:
-            raise
-        return json.loads(data), message
+    return call_orchestrator(orchestrator, instance_id, history, decoded_once(started.get("Input")))
 
 
 def decoded_once(raw: str | None) -> Any:

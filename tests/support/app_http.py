@@ -46,6 +46,14 @@ def start_run(base_url: str, body: dict[str, Any], wait: int = 0) -> requests.Re
     )
 
 
+def run_to_end(base_url: str, question: str, backend: str) -> dict[str, Any]:
+    """Ask `question` with `?wait=60` and give the finished run's view (200 expected)."""
+    reply = start_run(base_url, {"question": question, "backend": backend}, wait=60)
+    assert reply.status_code == 200, reply.text
+    result: dict[str, Any] = reply.json()
+    return result
+
+
 def cancel_run(base_url: str, instance_id: str, body: Any = None) -> requests.Response:
     return checked(
         requests.post(f"{base_url}/api/runs/{instance_id}/cancel", json=body, timeout=10)

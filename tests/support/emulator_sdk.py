@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from openai.types.responses import Response
 from pydantic import BaseModel
 
 from durable_assistant.tools.builtin import SEED_QUESTION
@@ -79,6 +80,19 @@ def run_tool(name: str, arguments: str) -> str:
         "get_flights": get_flights,
     }
     return json.dumps(tools[name](**json.loads(arguments)))
+
+
+def outputs_for(response: Response) -> list[Any]:
+    """function_call_output items answering every call of a response."""
+    return [
+        {
+            "type": "function_call_output",
+            "call_id": item.call_id,
+            "output": run_tool(item.name, item.arguments),
+        }
+        for item in response.output
+        if item.type == "function_call"
+    ]
 
 
 def strict(model: type[BaseModel], body: Any) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -24,6 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from tests.support.http_serving import serving
 
 
 @dataclass(frozen=True)
@@ -152,12 +154,6 @@ def _handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
 def running_collector() -> Iterator[Collector]:
     """A collector on a free loopback port for the duration of the block."""
     collector = Collector()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(collector))
-    collector.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(collector)) as url:
+        collector.url = url
         yield collector
-    finally:
-        server.shutdown()
-        server.server_close()
