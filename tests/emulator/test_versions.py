@@ -7,7 +7,7 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from durable_assistant.settings import Settings
-from emulator.testing import RunningEmulator, running_emulator
+from emulator.testing import RunningEmulator
 from emulator.versions import DATED, Api
 from tests.support.emulator_sdk import API_VERSION, EMULATOR_KEY
 
@@ -126,11 +126,11 @@ def test_the_apps_default_version_has_assistants() -> None:
     assert Api.ASSISTANTS in DATED[default].apis
 
 
-def test_runs_carry_a_poll_hint_by_default() -> None:
-    with running_emulator(api_key=KEY) as emu:
-        azure = AzureOpenAI(azure_endpoint=emu.url, api_key=KEY, api_version=API_VERSION)
-        assistant = azure.beta.assistants.create(model="m")
-        raw = azure.beta.threads.with_raw_response.create_and_run(assistant_id=assistant.id)
-        assert raw.headers["openai-poll-after-ms"] == "1000"
-        listed = azure.beta.assistants.with_raw_response.list()
-        assert "openai-poll-after-ms" not in listed.headers
+def test_runs_carry_a_poll_hint_by_default(emulator_session: RunningEmulator) -> None:
+    emulator_session.start_over()  # the emulator's own default controls
+    azure = dated(emulator_session, API_VERSION)
+    assistant = azure.beta.assistants.create(model="m")
+    raw = azure.beta.threads.with_raw_response.create_and_run(assistant_id=assistant.id)
+    assert raw.headers["openai-poll-after-ms"] == "1000"
+    listed = azure.beta.assistants.with_raw_response.list()
+    assert "openai-poll-after-ms" not in listed.headers
