@@ -345,6 +345,8 @@ def run_view(
             "version": progress.version,
         }
     result = _parse(RunResult, output) if status is RuntimeStatus.COMPLETED else None
+    if result is None and status is RuntimeStatus.FAILED:
+        result = failed_result(output)  # failed unexpectedly: its trace and usage are kept
     if result is not None:
         view |= {
             "phase": Phase.DONE,
@@ -366,6 +368,14 @@ def run_view(
         view["outcome"] = _ENDED_WITHOUT_RESULT.get(status, Outcome.FAILED)
         view["error"] = short(text or f"the run ended as {status.value}")
     return RunView.model_validate(view)
+
+
+def failed_result(output: Any) -> RunResult | None:
+    """The result a failed run carries in its failure message (the orchestrator raises
+    with the result's JSON after its teardown), or None."""
+    if not isinstance(output, str) or "{" not in output:
+        return None
+    return _parse(RunResult, output[output.index("{") :])
 
 
 def _runtime_status(value: str | None) -> RuntimeStatus:

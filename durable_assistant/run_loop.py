@@ -10,6 +10,7 @@ deterministic by construction.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -221,7 +222,7 @@ class Ending(Model):
         """An unexpected failure (an activity after its retries, a malformed result)."""
         return cls(
             outcome=Outcome.FAILED,
-            reason=short(f"the run stopped on an unexpected failure: {error_text(error)}"),
+            reason=short(f"the run stopped on an unexpected failure: {caller_text(error)}"),
             cancel_run=run_started,
             error=True,
         )
@@ -249,6 +250,36 @@ def error_text(error: BaseException) -> str:
     if text.startswith("Activity function "):
         return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+SAFE_ERRORS = frozenset(
+    {
+        "ModelServiceError",
+        "ModelRequestError",
+        "CredentialsRejectedError",
+        "TeardownIncompleteError",
+    }
+)
+"""Errors whose message is written for the caller (backends/errors.py); any other
+error's text may name internals (a storage host and port, a file path) and stays in
+the logs."""
+
+_ACTIVITY_FAILURE = re.compile(r"^Activity function '([^']*)' failed: (\w+): (.*)$", re.S)
+
+
+def caller_text(error: BaseException) -> str:
+    """An unexpected failure as the caller may see it. An activity's failure (an SDK's
+    text may name hosts, ports, paths): where it happened and its kind, the message
+    only for the app's own errors written for callers. A failure of the orchestration's
+    own code (reading its input or state) as it is."""
+    text = error_text(error)
+    failed = _ACTIVITY_FAILURE.match(text)
+    if failed is None:  # raised by the orchestration's own code, reading its own state
+        return text
+    activity, kind, message = failed.groups()
+    if kind in SAFE_ERRORS:
+        return f"{activity}: {message}"
+    return f"{activity} failed ({kind}; the details are in the app's logs)"
 
 
 def trace_of(step: int, call: ToolCall, result: ToolResult) -> ToolTrace:

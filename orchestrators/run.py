@@ -17,6 +17,7 @@ continue as new while a cancel event is in this execution's history.
 
 # No `from __future__ import annotations`: the Functions worker reads the
 # function's parameter annotations at runtime and needs real types.
+import json
 import logging
 from collections.abc import Callable, Generator
 from typing import Any
@@ -47,6 +48,7 @@ from durable_assistant.run_loop import (
     Ending,
     LoopState,
     ending_for,
+    error_text,
     initial_state,
     result_of,
     salvaged_state,
@@ -331,7 +333,9 @@ class _Run:
                 failed=ending.error,
             )
         if ending.error:
-            raise RunFailedError(ending.reason or "the run failed")
+            # The result (trace, usage, steps) goes with the failure: its JSON is the
+            # error message, which the status reads back (`api.failed_result`).
+            raise RunFailedError(json.dumps(result.to_json()))
         return result.to_json()
 
     def record_events(self, slot: EventSlot | None) -> Yielding:
@@ -357,7 +361,7 @@ def run_orchestration(context: df.DurableOrchestrationContext) -> Yielding:
         if run is None:  # an input this code cannot read: end what it names
             run = _Run(context, salvaged_state(data, now))
         ending = Ending.failure(error, run_started=run.state.handle is not None)
-        run.log("unexpected failure: %s", ending.reason)
+        run.log("unexpected failure: %s", error_text(error))
     if ending is None:  # continued as new: the next execution goes on
         return None
     return (yield from run.finish(ending))

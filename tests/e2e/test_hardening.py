@@ -217,3 +217,23 @@ def test_a_lost_submit_on_responses_never_starts_a_second_turn(leaky: Stack) -> 
     assert holds_within(lambda: model.live()["responses"] == 1, 10), model.live()
     lost = [i for i in ledger_of(settings).intents_of(instance_id) if not i.settled]
     assert [i.kind for i in lost] == [ObjectKind.RESPONSE]
+
+
+def test_a_run_that_fails_unexpectedly_keeps_its_trace_and_a_clean_error(leaky: Stack) -> None:
+    app, model = leaky.app, leaky.emulator
+    body = {"question": "Please pause twice.", "backend": "responses"}
+    instance_id = start_run(app.url, body).json()["id"]
+    wait_for_phase(app.url, instance_id, "running_tools")
+    model.configure(faults=[{"fault": "500", "count": 10_000}])  # the service is down
+
+    status = wait_until_done(app.url, instance_id, timeout=120)
+    model.configure(faults=[])
+
+    assert status["runtime_status"] == "Failed", status
+    assert status["outcome"] == "failed", status
+    assert [c["name"] for c in status["tool_calls"]] == ["pause", "pause"], status
+    assert status["usage"]["total_tokens"] > 0, status
+    assert status["error"].startswith("the run stopped on an unexpected failure"), status
+    # the caller gets where and what kind; the SDK's text (status, body) stays in the logs
+    assert "InternalServerError" in status["error"], status
+    assert "Error code" not in status["error"] and "{" not in status["error"], status
