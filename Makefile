@@ -51,5 +51,8 @@ quick: setup
 bench: setup
 	$(PY) -m bench
 
+soak: setup
+	$(PY) -m bench.soak
+
 clean:
 	rm -rf $(VENV) node_modules .devhost .run .pytest_cache .mypy_cache .ruff_cache

@@ -53,6 +53,7 @@ SETTINGS = {
     "LEDGER_TABLE_NAME": "soakledger",
 }
 DONE_TIMEOUT_SECONDS = 1_200.0
+REASON_CHARS = 110
 
 
 def start_runs(base_url: str, count: int, offset: int) -> list[str]:
@@ -165,12 +166,18 @@ def soak(runs: int, seed: int) -> dict[str, Any]:
         open_intents = Counter(i.kind.value for i in ledger.open_intents())
         requests_by_route = model.counts()["requests"]
     outcomes = Counter(outcome_of(final.get(i)) for i in ids)
+    reasons = Counter(
+        str(final[i].get("error"))[:REASON_CHARS]
+        for i in ids
+        if i in final and final[i].get("outcome") not in (None, "completed")
+    )
     return {
         "runs": len(ids),
         "kills": kills,
         "seconds": round(elapsed, 1),
         "faults": FAULTS,
         "outcomes": dict(outcomes.most_common()),
+        "reasons": dict(reasons.most_common()),
         "live_before_purge": live_before_purge,
         "live_after_purge": live,
         "unconfirmed_creates": dict(open_intents),
@@ -193,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("runs by outcome:")
     for outcome, n in report["outcomes"].items():
         print(f"  {outcome:<24} {n}")
+    print("why runs did not complete:")
+    for reason, n in report["reasons"].items():
+        print(f"  {n:>4}  {reason}")
     print("live objects per kind, before the purge:", report["live_before_purge"])
     print("live objects per kind, after the purge: ", report["live_after_purge"])
     print("creates whose reply was lost (ledger, by kind):", report["unconfirmed_creates"])
