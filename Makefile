@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 # `.venv/bin/python -m devhost` works from any directory.
 REPO_PTH := $(VENV)/.repo-on-path
 
-.PHONY: setup run test quick lint typecheck unit bench clean
+.PHONY: setup run test quick lint typecheck unit bench soak clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(REPO_PTH)
 
