@@ -3,6 +3,10 @@
 Each takes one JSON dict (a domain model's `to_json()`), validates it, calls the
 core and returns the result's `to_json()`. Failures raise, so the orchestrator's
 retry options apply; a 429 the SDK gave up on comes back as a `throttled` state.
+
+The events the orchestrator left for an activity are written while its model call
+goes on (`SlotWriter.write_soon`), so the log costs the call no time; the activity
+returns once they are stored.
 """
 
 # No `from __future__ import annotations`: the Functions worker reads the
@@ -27,12 +31,12 @@ def start_run(payload: dict[str, Any]) -> dict[str, Any]:
     slot = take_slot(payload)
     start = StartInput.from_json(payload)
     logger.info("instance %s: start_run", start.instance_id, extra=_ids(start.instance_id))
-    events = services().run_events.writer(start.instance_id, slot)
-    events.write()
-    text = events.text_sink()
-    step = service.start_run(start, on_text=text)
-    text.flush()
-    events.write(*step_events(step))
+    with services().run_events.writer(start.instance_id, slot) as events:
+        events.write_soon()
+        text = events.text_sink()
+        step = service.start_run(start, on_text=text)
+        text.flush()
+        events.write(*step_events(step))
     return step.to_json()
 
 
@@ -42,10 +46,10 @@ def poll_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Where the run is now."""
     slot = take_slot(payload)
     handle = RunHandle.from_json(payload)
-    events = services().run_events.writer(handle.instance_id, slot)
-    events.write()
-    step = service.poll_run(handle)
-    events.write(*step_events(step))
+    with services().run_events.writer(handle.instance_id, slot) as events:
+        events.write_soon()
+        step = service.poll_run(handle)
+        events.write(*step_events(step))
     return step.to_json()
 
 
@@ -61,12 +65,12 @@ def submit_tool_outputs(payload: dict[str, Any]) -> dict[str, Any]:
         len(submit.results),
         extra=_ids(submit.handle.instance_id),
     )
-    events = services().run_events.writer(submit.handle.instance_id, slot)
-    events.write()
-    text = events.text_sink()
-    step = service.submit_outputs(submit, on_text=text)
-    text.flush()
-    events.write(*step_events(step))
+    with services().run_events.writer(submit.handle.instance_id, slot) as events:
+        events.write_soon()
+        text = events.text_sink()
+        step = service.submit_outputs(submit, on_text=text)
+        text.flush()
+        events.write(*step_events(step))
     return step.to_json()
 
 
@@ -77,10 +81,10 @@ def cancel_run(payload: dict[str, Any]) -> dict[str, Any]:
     slot = take_slot(payload)
     handle = RunHandle.from_json(payload)
     logger.info("instance %s: cancel_run", handle.instance_id, extra=_ids(handle.instance_id))
-    events = services().run_events.writer(handle.instance_id, slot)
-    events.write()
-    step = service.cancel_run(handle)
-    events.write(*step_events(step))
+    with services().run_events.writer(handle.instance_id, slot) as events:
+        events.write_soon()
+        step = service.cancel_run(handle)
+        events.write(*step_events(step))
     return step.to_json()
 
 

@@ -24,14 +24,15 @@ logger = logging.getLogger(__name__)
 @traced_activity("run_tool")
 def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one tool call and return its output for the model (recording it as it
-    starts and as it finishes in the run's event log)."""
+    starts and as it finishes in the run's event log). The tool does not wait for the
+    started event's write; the activity ends only once both are stored."""
     slot = take_slot(payload)
     invocation = ToolInvocation.from_json(payload)
     run_log(logger, invocation.instance_id).info(
         "run_tool %s (call %s)", invocation.call.name, invocation.call.call_id
     )
-    events = services().run_events.writer(invocation.instance_id, slot)
-    events.write(tool_started(invocation.call, events.step))
-    result = service.run_tool(invocation)
-    events.write(tool_finished(result, events.step))
+    with services().run_events.writer(invocation.instance_id, slot) as events:
+        events.write_soon(tool_started(invocation.call, events.step))  # while the tool runs
+        result = service.run_tool(invocation)
+        events.write(tool_finished(result, events.step))
     return result.to_json()

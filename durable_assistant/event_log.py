@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import threading
@@ -274,7 +275,15 @@ class RunEvents:
 
 
 class SlotWriter:
-    """One activity's events, numbered in its slot; does nothing without a slot."""
+    """One activity's events, numbered in its slot; does nothing without a slot.
+
+    `write_soon` lets an activity's own work (a tool, a model call) start while its
+    first events are still on their way to storage. Order holds all the same: every
+    later write waits for an earlier one first, and events a background write could
+    not store go again at the head of the next write, under the same sequence numbers.
+    Used as a context manager, the writer also waits on leaving, so no write outlives
+    its activity (a retry never races the attempt before it).
+    """
 
     def __init__(self, log: RunEvents | None, instance_id: str, slot: EventSlot | None) -> None:
         self._log = log
@@ -282,6 +291,15 @@ class SlotWriter:
         self._slot = slot
         self._next = 0
         self._texts = 0
+        self._unwritten: list[StoredEvent] = []
+        self._background: threading.Thread | None = None
+        self._failed: list[StoredEvent] = []
+
+    def __enter__(self) -> SlotWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.settle()
 
     @property
     def step(self) -> int:
@@ -289,11 +307,57 @@ class SlotWriter:
         return self._slot.step if self._slot is not None else 0
 
     def write(self, *events: RunEvent) -> None:
-        """Write the orchestrator's events for this activity (first call only) and
-        `events`, in one batch. Text past the slot's text budget is dropped (the
-        end event has the whole answer); raises when storage fails."""
-        if self._slot is None or self._log is None:
+        """Write the orchestrator's events for this activity (first call only),
+        whatever a background write could not store, and `events`, in one batch, once
+        any background write has ended. Text past the slot's text budget is dropped
+        (the end event has the whole answer); raises when storage fails."""
+        self.settle()
+        batch = self._number(events)
+        if batch is None:
             return
+        self._store([*self._unwritten, *batch])
+        self._unwritten = []
+        self._next += len(batch)
+
+    def write_soon(self, *events: RunEvent) -> None:
+        """Like `write`, but in a background thread: returns at once. A failure is
+        logged and its events are written again by the next `write`."""
+        self.settle()
+        batch = self._number(events)
+        if batch is None:
+            return
+        pending = [*self._unwritten, *batch]
+        self._unwritten = []
+        self._next += len(batch)
+
+        def store() -> None:
+            try:
+                self._store(pending)
+            except Exception:
+                logger.warning("could not write events yet; the next write takes them")
+                self._failed = pending
+
+        context = contextvars.copy_context()  # the activity's trace context, for its spans
+        self._background = threading.Thread(
+            target=context.run, args=(store,), name="event-log-write", daemon=True
+        )
+        self._background.start()
+
+    def settle(self) -> None:
+        """Wait for a background write to end (what it could not store is kept for
+        the next `write`)."""
+        if self._background is None:
+            return
+        self._background.join()
+        self._background = None
+        self._unwritten = [*self._failed, *self._unwritten]
+        self._failed = []
+
+    def _number(self, events: Sequence[RunEvent]) -> list[StoredEvent] | None:
+        """`events` (after the orchestrator's, on the first call) with their sequence
+        numbers; None when there is nothing to write."""
+        if self._slot is None or self._log is None:
+            return None
         batch: list[RunEvent] = []
         if self._next == 0:
             batch.extend(self._slot.record)
@@ -303,17 +367,22 @@ class SlotWriter:
                     continue
                 self._texts += 1
             batch.append(event)
-        if not batch or self._next + len(batch) > SLOT_SIZE:
-            return
-        stored = [
+        if self._next + len(batch) > SLOT_SIZE:
+            batch = []  # past the slot's bound: dropped
+        if not batch and not self._unwritten:
+            return None
+        return [
             StoredEvent(
                 seq=sequence_number(self._slot.slot, self._next + i), type=e.type, data=e.data
             )
             for i, e in enumerate(batch)
         ]
-        first = self._next == 0 and self._slot.slot == 0
+
+    def _store(self, stored: list[StoredEvent]) -> None:
+        if self._slot is None or self._log is None:
+            return
+        first = self._slot.slot == 0 and stored[0].seq == sequence_number(0, 0)
         self._log.write(self._instance_id, stored, first=first)
-        self._next += len(batch)
 
     def text_sink(
         self,

@@ -26,10 +26,15 @@ from durable_assistant.model import (
     Phase,
     RunHandle,
     RunResult,
+    RunState,
+    RunStatus,
+    Step,
     ToolCall,
     ToolInvocation,
+    Usage,
 )
 from tests.core.conftest import app_env, clean_env  # noqa: F401  (fixtures)
+from tests.events.held_store import HeldStore
 
 INSTANCE = "events-activity-run"
 
@@ -74,6 +79,58 @@ def test_a_tool_call_is_recorded_as_it_starts_and_as_it_ends(storage: pytest.Mon
     started, finished = events[1].data, events[2].data
     assert started["name"] == "get_flights" and "2015-04-24" in started["arguments"]
     assert (finished["ok"], finished["output"], finished["step"]) == (True, '{"flights": 2172}', 2)
+
+
+def held_store(storage: pytest.MonkeyPatch, *, fail_first: bool = False) -> HeldStore:
+    log = services().run_events
+    held = HeldStore(log.store, fail_first=fail_first)
+    storage.setattr(log, "store", held)
+    return held
+
+
+def test_a_tool_runs_while_its_started_event_is_being_written(
+    storage: pytest.MonkeyPatch,
+) -> None:
+    held = held_store(storage)
+    real_run_tool = service.run_tool
+
+    def releases_the_write(invocation: ToolInvocation) -> Any:
+        held.release.set()  # only a tool that runs before the write ends can do this
+        return real_run_tool(invocation)
+
+    storage.setattr(service, "run_tool", releases_the_write)
+    activities.run_tool(tool_payload(EventSlot(slot=5, step=2)))
+
+    assert [e.data.get("status") for e in events_of()] == ["started", "finished"]
+
+
+def test_a_started_event_that_could_not_be_written_is_written_with_the_finished_one(
+    storage: pytest.MonkeyPatch,
+) -> None:
+    held_store(storage, fail_first=True)
+    activities.run_tool(tool_payload(EventSlot(slot=5, step=2)))
+
+    events = events_of()
+    assert [e.data.get("status") for e in events] == ["started", "finished"]
+    assert events[0].seq < events[1].seq
+
+
+def test_a_model_call_starts_while_the_orchestrators_events_are_being_written(
+    storage: pytest.MonkeyPatch,
+) -> None:
+    held = held_store(storage)
+    handle = RunHandle(backend=Backend.RESPONSES, instance_id=INSTANCE, response_id="resp_1")
+    usage = Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
+
+    def poll_releasing_the_write(h: RunHandle) -> Step:
+        held.release.set()  # only a call made before the write ends can do this
+        return Step(handle=h, state=RunState(status=RunStatus.COMPLETED, answer="ok", usage=usage))
+
+    storage.setattr(service, "poll_run", poll_releasing_the_write)
+    slot = EventSlot(slot=7, record=[phase_event(Phase.WAITING_FOR_MODEL, 0)])
+    activities.poll_run(with_slot(handle.to_json(), slot))
+
+    assert [e.type.value for e in events_of()] == ["phase", "usage"]
 
 
 def test_a_tool_activity_retried_after_its_write_records_each_event_once(
