@@ -12,13 +12,16 @@ returns once they are stored.
 # No `from __future__ import annotations`: the Functions worker reads the
 # parameter annotations at runtime and needs real types.
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from activities.blueprint import bp
 from durable_assistant import service
+from durable_assistant.backends.following import TextHook
 from durable_assistant.composition import services
-from durable_assistant.events import step_events, take_slot
-from durable_assistant.model import RunHandle, StartInput, SubmitInput
+from durable_assistant.events import EventSlot, step_events, take_slot
+from durable_assistant.logging_setup import run_log
+from durable_assistant.model import RunHandle, StartInput, Step, SubmitInput
 from durable_assistant.telemetry import traced_activity
 
 logger = logging.getLogger(__name__)
@@ -30,14 +33,8 @@ def start_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Create the run's objects (only those a resumed handle lacks) and start it."""
     slot = take_slot(payload)
     start = StartInput.from_json(payload)
-    logger.info("instance %s: start_run", start.instance_id, extra=_ids(start.instance_id))
-    with services().run_events.writer(start.instance_id, slot) as events:
-        events.write_soon()
-        text = events.text_sink()
-        step = service.start_run(start, on_text=text)
-        text.flush()
-        events.write(*step_events(step))
-    return step.to_json()
+    run_log(logger, start.instance_id).info("start_run")
+    return _recorded(start.instance_id, slot, lambda text: service.start_run(start, text))
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
@@ -46,11 +43,7 @@ def poll_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Where the run is now."""
     slot = take_slot(payload)
     handle = RunHandle.from_json(payload)
-    with services().run_events.writer(handle.instance_id, slot) as events:
-        events.write_soon()
-        step = service.poll_run(handle)
-        events.write(*step_events(step))
-    return step.to_json()
+    return _recorded(handle.instance_id, slot, lambda _: service.poll_run(handle), text=False)
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
@@ -59,19 +52,12 @@ def submit_tool_outputs(payload: dict[str, Any]) -> dict[str, Any]:
     """Submit every tool output of one step."""
     slot = take_slot(payload)
     submit = SubmitInput.from_json(payload)
-    logger.info(
-        "instance %s: submit_tool_outputs (%d outputs)",
-        submit.handle.instance_id,
-        len(submit.results),
-        extra=_ids(submit.handle.instance_id),
+    run_log(logger, submit.handle.instance_id).info(
+        "submit_tool_outputs (%d outputs)", len(submit.results)
     )
-    with services().run_events.writer(submit.handle.instance_id, slot) as events:
-        events.write_soon()
-        text = events.text_sink()
-        step = service.submit_outputs(submit, on_text=text)
-        text.flush()
-        events.write(*step_events(step))
-    return step.to_json()
+    return _recorded(
+        submit.handle.instance_id, slot, lambda text: service.submit_outputs(submit, text)
+    )
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
@@ -80,12 +66,8 @@ def cancel_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Ask the service to stop the run."""
     slot = take_slot(payload)
     handle = RunHandle.from_json(payload)
-    logger.info("instance %s: cancel_run", handle.instance_id, extra=_ids(handle.instance_id))
-    with services().run_events.writer(handle.instance_id, slot) as events:
-        events.write_soon()
-        step = service.cancel_run(handle)
-        events.write(*step_events(step))
-    return step.to_json()
+    run_log(logger, handle.instance_id).info("cancel_run")
+    return _recorded(handle.instance_id, slot, lambda _: service.cancel_run(handle), text=False)
 
 
 @bp.activity_trigger(input_name="payload")  # type: ignore[untyped-decorator]
@@ -100,7 +82,7 @@ def teardown_run(payload: dict[str, Any]) -> dict[str, Any]:
     """
     slot = take_slot(payload)
     handle = RunHandle.from_json(payload)
-    logger.info("instance %s: teardown_run", handle.instance_id, extra=_ids(handle.instance_id))
+    run_log(logger, handle.instance_id).info("teardown_run")
     events = services().run_events.writer(handle.instance_id, slot)
     try:
         events.write()
@@ -116,5 +98,20 @@ def teardown_run(payload: dict[str, Any]) -> dict[str, Any]:
     return report.to_json()
 
 
-def _ids(instance_id: str) -> dict[str, str]:
-    return {"instance_id": instance_id}
+def _recorded(
+    instance_id: str,
+    slot: EventSlot | None,
+    call: Callable[[TextHook | None], Step],
+    *,
+    text: bool = True,
+) -> dict[str, Any]:
+    """One model call between its events: the orchestrator's (written while the call
+    goes), the model's text as it comes (when `text`), then the step's own."""
+    with services().run_events.writer(instance_id, slot) as events:
+        events.write_soon()
+        sink = events.text_sink() if text else None
+        step = call(sink)
+        if sink is not None:
+            sink.flush()
+        events.write(*step_events(step))
+    return step.to_json()

@@ -102,11 +102,8 @@ def distinct_calls(calls: Iterable[ToolCall], instance_id: str) -> list[ToolCall
     seen: dict[str, ToolCall] = {}
     for call in calls:
         if call.call_id in seen:
-            logger.warning(
-                "instance %s: the model repeated call id %s; answering it once",
-                instance_id,
-                call.call_id,
-                extra={"instance_id": instance_id},
+            run_log(logger, instance_id).warning(
+                "the model repeated call id %s; answering it once", call.call_id
             )
             continue
         seen[call.call_id] = call
