@@ -119,7 +119,9 @@ def serve(stack: Stack, question: str, *, once: bool) -> int:
     print(f"model: {'emulator at ' if stack.model else 'Azure OpenAI at '}{model}", flush=True)
     print(f"app: {stack.app.url}/api/runs", flush=True)
     print(f"asking: {question}", flush=True)
-    if not print_result(ask(stack.app.url, question, wait_seconds=60)):
+    with stack.app.echo_held():
+        answered = print_result(ask(stack.app.url, question, wait_seconds=60))
+    if not answered:
         return 1
     if once:
         return 0

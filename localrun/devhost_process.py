@@ -86,6 +86,15 @@ class DevhostProcess:
             raise
         self.port = int(self.url.rsplit(":", 1)[1])
 
+    @contextmanager
+    def echo_held(self) -> Iterator[None]:
+        """While the block runs, devhost's echoed lines wait (see `ReadyProcess`)."""
+        if not self._runs:
+            yield
+            return
+        with self._runs[-1].echo_held():
+            yield
+
     def kill(self) -> None:
         """SIGKILL, like a crash: nothing gets to clean up."""
         if self._runs:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 
@@ -63,6 +63,8 @@ class ReadyProcess:
         self._ready = threading.Event()
         self._lines: list[str] = []
         self._echo = echo
+        self._echo_lock = threading.Lock()
+        self._held: list[str] | None = None
         self.match: re.Match[str] | None = None
         environment = dict(os.environ)
         for key, value in (env or {}).items():
@@ -89,12 +91,33 @@ class ReadyProcess:
             line = raw.rstrip("\n")
             self._lines.append(line)
             if self._echo:
-                print(f"[{self.name}] {line}", flush=True)
+                self._say(line)
             if not self._ready.is_set():
                 found = self._ready_pattern.search(line)
                 if found:
                     self.match = found
                     self._ready.set()
+
+    def _say(self, line: str) -> None:
+        with self._echo_lock:
+            if self._held is not None:
+                self._held.append(line)
+            else:
+                print(f"[{self.name}] {line}", flush=True)
+
+    @contextlib.contextmanager
+    def echo_held(self) -> Iterator[None]:
+        """Hold echoed lines while the terminal shows something else (an answer being
+        written), and print them after, so the two never mix on one line."""
+        with self._echo_lock:
+            self._held = []
+        try:
+            yield
+        finally:
+            with self._echo_lock:
+                held, self._held = self._held or [], None
+                for line in held:
+                    print(f"[{self.name}] {line}", flush=True)
 
     def wait_ready(self, timeout: float = 60.0) -> re.Match[str]:
         """Block until the ready line appears; raise with the output if it never does."""
