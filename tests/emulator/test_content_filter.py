@@ -12,12 +12,14 @@ from openai import AzureOpenAI, OpenAI
 from openai.types.beta.threads import Run
 
 from emulator.testing import RunningEmulator, running_emulator
-from tests.emulator.test_runs import answer, retrieve, start
 from tests.support.emulator_sdk import (
     EMULATOR_KEY,
     QUESTION,
     RESPONSE_TOOLS,
+    answer,
+    retrieve,
     run_tool,
+    start,
 )
 
 PROMPT = {"target": "prompt", "pattern": "(?i)flights", "category": "violence"}

@@ -3,59 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import openai
 import pytest
 from openai import AzureOpenAI
-from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import Run
 from openai.types.beta.threads.runs import RunStep
 
 from emulator.testing import RunningEmulator
 from tests.support.emulator_sdk import (
-    ASSISTANT_TOOLS,
     FLIGHTS,
     QUESTION,
     TWO_CATS,
-    run_tool,
+    answer,
+    retrieve,
+    start,
     strict,
 )
-
-
-def start(
-    azure: AzureOpenAI,
-    question: str = QUESTION,
-    *,
-    tools: list[Any] | None = None,
-    headers: dict[str, str] | None = None,
-    **run_options: Any,
-) -> tuple[Assistant, Thread, Run]:
-    """An assistant, a thread with the question, and a run on it."""
-    assistant = azure.beta.assistants.create(
-        model="gpt-4o", tools=ASSISTANT_TOOLS if tools is None else tools
-    )
-    thread = azure.beta.threads.create(messages=[{"role": "user", "content": question}])
-    run = azure.beta.threads.runs.create(
-        thread_id=thread.id, assistant_id=assistant.id, extra_headers=headers, **run_options
-    )
-    return assistant, thread, run
-
-
-def retrieve(azure: AzureOpenAI, run: Run) -> Run:
-    return azure.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)
-
-
-def answer(azure: AzureOpenAI, run: Run) -> Run:
-    """Submit the outputs of every pending call of a requires_action run."""
-    assert run.required_action is not None
-    outputs: list[Any] = [
-        {"tool_call_id": c.id, "output": run_tool(c.function.name, c.function.arguments)}
-        for c in run.required_action.submit_tool_outputs.tool_calls
-    ]
-    return azure.beta.threads.runs.submit_tool_outputs(
-        run.id, thread_id=run.thread_id, tool_outputs=outputs
-    )
 
 
 def test_queued_then_requires_action_then_completed(azure: AzureOpenAI) -> None:

@@ -11,8 +11,7 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from emulator.testing import RunningEmulator
-from tests.emulator.test_runs import retrieve, start
-from tests.support.emulator_sdk import QUESTION, RESPONSE_TOOLS, run_tool
+from tests.support.emulator_sdk import QUESTION, RESPONSE_TOOLS, retrieve, run_tool, start
 
 LONG = "Tell me everything about my cat Mike."
 PERSON: dict[str, Any] = {

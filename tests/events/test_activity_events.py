@@ -33,14 +33,13 @@ from durable_assistant.model import (
     ToolInvocation,
     Usage,
 )
-from tests.core.conftest import app_env, clean_env  # noqa: F401  (fixtures)
 from tests.events.held_store import HeldStore
 
 INSTANCE = "events-activity-run"
 
 
 @pytest.fixture
-def storage(app_env: pytest.MonkeyPatch, azurite: str, table_name: str) -> pytest.MonkeyPatch:  # noqa: F811
+def storage(app_env: pytest.MonkeyPatch, azurite: str, table_name: str) -> pytest.MonkeyPatch:
     """App settings naming Azurite, with this test's own events table."""
     app_env.setenv("AzureWebJobsStorage", azurite)
     app_env.setenv("EVENTS_TABLE_NAME", table_name)

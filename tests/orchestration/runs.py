@@ -15,6 +15,7 @@ from durable_assistant.model import (
     Backend,
     RunHandle,
     RunPlan,
+    RunResult,
     RunState,
     RunStatus,
     Step,
@@ -122,3 +123,8 @@ def finish_with_teardown(host: OrchestrationHost, episode: Episode) -> Episode:
     final = host.complete(teardown, teardown_done()).run()
     assert_ended_after_one_teardown(host, final)
     return final
+
+
+def result(episode: Episode) -> RunResult:
+    """The run's result, from the episode that ended the orchestration."""
+    return RunResult.from_json(episode.output)

@@ -22,10 +22,10 @@ from tests.orchestration.runs import (
     new_host,
     pending,
     requires,
+    result,
     step,
     tool_result,
 )
-from tests.orchestration.test_run_orchestrator import result
 
 CAT = call("call-cat", "my_cat_born_date", cat_name="Mike")
 FLIGHTS = call("call-flights", "get_flights", date_1="2016-03-01", date_2="2021-04-04")

@@ -18,7 +18,6 @@ from durable_assistant.model import (
     Phase,
     Progress,
     RunHandle,
-    RunResult,
     RunStatus,
     StartInput,
     SubmitInput,
@@ -45,6 +44,7 @@ from tests.orchestration.runs import (
     new_host,
     pending,
     requires,
+    result,
     step,
     tool_result,
 )
@@ -67,10 +67,6 @@ def poll_after(host: OrchestrationHost, episode: Episode) -> Scheduled:
 
 def progress(episode: Episode) -> Progress:
     return Progress.from_json(episode.custom_status)
-
-
-def result(episode: Episode) -> RunResult:
-    return RunResult.from_json(episode.output)
 
 
 # -- the seed scenario --

@@ -8,6 +8,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from openai import AzureOpenAI
+from openai.types.beta import Assistant, Thread
+from openai.types.beta.threads import Run
 from openai.types.responses import Response
 from pydantic import BaseModel
 
@@ -98,3 +101,41 @@ def outputs_for(response: Response) -> list[Any]:
 def strict(model: type[BaseModel], body: Any) -> None:
     """Fail unless `body` validates strictly against the SDK's own type."""
     model.model_validate(body, strict=True)
+
+
+# -- an Assistants run through the SDK, step by step --
+
+
+def start(
+    azure: AzureOpenAI,
+    question: str = QUESTION,
+    *,
+    tools: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+    **run_options: Any,
+) -> tuple[Assistant, Thread, Run]:
+    """An assistant, a thread with the question, and a run on it."""
+    assistant = azure.beta.assistants.create(
+        model="gpt-4o", tools=ASSISTANT_TOOLS if tools is None else tools
+    )
+    thread = azure.beta.threads.create(messages=[{"role": "user", "content": question}])
+    run = azure.beta.threads.runs.create(
+        thread_id=thread.id, assistant_id=assistant.id, extra_headers=headers, **run_options
+    )
+    return assistant, thread, run
+
+
+def retrieve(azure: AzureOpenAI, run: Run) -> Run:
+    return azure.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)
+
+
+def answer(azure: AzureOpenAI, run: Run) -> Run:
+    """Submit the outputs of every pending call of a requires_action run."""
+    assert run.required_action is not None
+    outputs: list[Any] = [
+        {"tool_call_id": c.id, "output": run_tool(c.function.name, c.function.arguments)}
+        for c in run.required_action.submit_tool_outputs.tool_calls
+    ]
+    return azure.beta.threads.runs.submit_tool_outputs(
+        run.id, thread_id=run.thread_id, tool_outputs=outputs
+    )
