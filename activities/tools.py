@@ -32,7 +32,8 @@ def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
         "run_tool %s (call %s)", invocation.call.name, invocation.call.call_id
     )
     with services().run_events.writer(invocation.instance_id, slot) as events:
-        events.write_soon(tool_started(invocation.call, events.step))  # while the tool runs
+        place = events.place
+        events.write_soon(tool_started(invocation.call, events.step, **place))  # while it runs
         result = service.run_tool(invocation)
-        events.write(tool_finished(result, events.step))
+        events.write(tool_finished(result, events.step, **place))
     return result.to_json()

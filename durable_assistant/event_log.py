@@ -42,6 +42,7 @@ from durable_assistant.events import (
     EventType,
     RunEvent,
     StoredEvent,
+    readable,
     sequence_number,
     text_event,
 )
@@ -254,19 +255,32 @@ class RunEvents:
         *,
         limit: int = READ_LIMIT,
         poll_seconds: float = POLL_SECONDS,
+        complete: bool = False,
     ) -> list[StoredEvent]:
-        """Events after `after`: at once if there are any, else as soon as one is
-        written, or an empty list when `wait_seconds` pass."""
+        """Events after `after` that no later write can precede (see
+        `events.readable`): at once if there are any, else as soon as one is written,
+        or an empty list when `wait_seconds` pass. `complete`: the run is over, so
+        nothing more will be written and every stored event is readable."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(wait_seconds, 0.0)
         while True:
             seen = self._version(instance_id)
-            events = await asyncio.to_thread(self.store.read, instance_id, after, limit)
+            events = await asyncio.to_thread(self.read, instance_id, after, limit, complete)
             if events or loop.time() >= deadline:
                 return events
             next_read = min(deadline, loop.time() + poll_seconds)
             while loop.time() < next_read and self._version(instance_id) == seen:
                 await asyncio.sleep(LOCAL_CHECK_SECONDS)
+
+    def read(
+        self, instance_id: str, after: int, limit: int = READ_LIMIT, complete: bool = False
+    ) -> list[StoredEvent]:
+        """Up to `limit` events after `after` that no later write can precede (all of
+        them, when the run is `complete`); one range query, from the event at `after`."""
+        if complete:
+            return self.store.read(instance_id, after, limit)
+        events = self.store.read(instance_id, max(after - 1, 0), limit + 1)
+        return readable(events, after)[:limit]
 
     def writer(self, instance_id: str, slot: EventSlot | None) -> SlotWriter:
         """What one activity writes through: events numbered inside its slot (nothing
@@ -305,6 +319,14 @@ class SlotWriter:
     def step(self) -> int:
         """The run's step when the activity was scheduled (0 without a slot)."""
         return self._slot.step if self._slot is not None else 0
+
+    @property
+    def place(self) -> dict[str, int]:
+        """For a tool call, its place among its step's calls (`index`, `calls`), as the
+        call's events record it."""
+        if self._slot is None:
+            return {}
+        return {"index": self._slot.call, "calls": self._slot.calls}
 
     def write(self, *events: RunEvent) -> None:
         """Write the orchestrator's events for this activity (first call only),

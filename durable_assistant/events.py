@@ -14,6 +14,15 @@ event's sequence number is `(slot + 1) * SLOT_SIZE + index`: the same on every r
 of the activity and every replay of the orchestration, and ordered as the run went.
 Sequence numbers are increasing, not consecutive.
 
+Activities run one after another, except the tool calls of one step, which run at
+once, each in its own slot: their events may be written out of slot order. So a
+reader takes events only as far as they can no longer be preceded by one written
+later (`readable`): a tool call's slot is sealed by its `finished` event, or by any
+event of an activity after the step (the one after a step also writes every call's
+`finished` event again, in the same batch as its own). Tool call events say where
+their slot lies among the step's (`index`, `calls`), so a reader knows the step's
+slots even before each has an event.
+
 Bounds: an event's data is at most `MAX_EVENT_CHARS` of JSON (the end's answer is cut
 to `MAX_ANSWER_CHARS`), an activity writes at most `SLOT_SIZE` events, and past
 `MAX_RUN_SLOTS` scheduled activities only the end is recorded.
@@ -22,6 +31,7 @@ to `MAX_ANSWER_CHARS`), an activity writes at most `SLOT_SIZE` events, and past
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -85,11 +95,14 @@ class StoredEvent(Model):
 
 class EventSlot(Model):
     """What an activity may record: its slot, the run's step, and the orchestrator's
-    own events to write first."""
+    own events to write first; for a tool call, its place among the step's calls
+    (`calls` = 0: not a tool call)."""
 
     slot: int = Field(ge=0)
     step: int = Field(default=0, ge=0)
     record: list[RunEvent] = Field(default_factory=list)
+    call: int = Field(default=0, ge=0)
+    calls: int = Field(default=0, ge=0)
 
 
 def sequence_number(slot: int, index: int) -> int:
@@ -124,13 +137,19 @@ def phase_event(phase: Phase, step: int) -> RunEvent:
     return _bounded(EventType.PHASE, {"phase": phase.value, "step": step})
 
 
-def tool_started(call: ToolCall, step: int) -> RunEvent:
-    """A tool call began: its name and (cut) arguments."""
+def _place(index: int, calls: int) -> dict[str, int]:
+    """Where a tool call is among its step's (none for a call recorded without)."""
+    return {"index": index, "calls": calls} if calls > 0 else {}
+
+
+def tool_started(call: ToolCall, step: int, *, index: int = 0, calls: int = 0) -> RunEvent:
+    """A tool call began: its name and (cut) arguments; `index` of the step's `calls`."""
     return _bounded(
         EventType.TOOL_CALL,
         {
             "status": "started",
             "step": step,
+            **_place(index, calls),
             "call_id": call.call_id[:200],
             "name": call.name[:200],
             "arguments": truncate(call.arguments, ARGUMENTS_CHARS),
@@ -138,13 +157,14 @@ def tool_started(call: ToolCall, step: int) -> RunEvent:
     )
 
 
-def tool_finished(result: ToolResult, step: int) -> RunEvent:
+def tool_finished(result: ToolResult, step: int, *, index: int = 0, calls: int = 0) -> RunEvent:
     """A tool call ended: ok or not, its (cut) output and how long it took."""
     return _bounded(
         EventType.TOOL_CALL,
         {
             "status": "finished",
             "step": step,
+            **_place(index, calls),
             "call_id": result.call_id[:200],
             "name": result.name[:200],
             "ok": result.ok,
@@ -191,6 +211,52 @@ def end_event(result: RunResult) -> RunEvent:
     )
 
 
+def slot_of(seq: int) -> int:
+    """The slot of sequence number `seq` (-1 below the first slot)."""
+    return seq // SLOT_SIZE - 1
+
+
+def _step_slots(event: StoredEvent) -> range | None:
+    """The slots of the tool calls of `event`'s step, when it is a call's event that
+    says so."""
+    if event.type is not EventType.TOOL_CALL:
+        return None
+    index, calls = event.data.get("index"), event.data.get("calls")
+    if not isinstance(index, int) or not isinstance(calls, int) or not 0 <= index < calls:
+        return None
+    first = slot_of(event.seq) - index
+    return range(first, first + calls)
+
+
+def _is_finished_call(event: StoredEvent) -> bool:
+    return event.type is EventType.TOOL_CALL and event.data.get("status") == "finished"
+
+
+def readable(events: Sequence[StoredEvent], after: int) -> list[StoredEvent]:
+    """The events after `after` a reader may take now, in order: those no event
+    written later can precede. `events` is a read from `after` itself on (the event
+    at `after`, when there is one, tells whether that slot is sealed).
+
+    A reader at `after` has taken every event up to it, and past its slot only
+    sealed ones; an event in slot j is readable when no tool call slot from the
+    reader's slot up to j is still open (no `finished` yet, and no event beyond the
+    step's slots).
+    """
+    if not events:
+        return []
+    last_slot = slot_of(events[-1].seq)
+    sealed = {slot_of(e.seq) for e in events if _is_finished_call(e)}
+    open_slots = {
+        slot
+        for e in events
+        if (slots := _step_slots(e)) is not None and last_slot < slots.stop
+        for slot in slots
+        if slot >= slot_of(after) and slot not in sealed
+    }
+    until = min(open_slots, default=last_slot)
+    return [e for e in events if e.seq > after and slot_of(e.seq) <= until]
+
+
 class EventCursor(Model):
     """The orchestrator's side of the log: the next slot, the last phase recorded and
     events waiting for the next activity. Part of the loop state, so it survives
@@ -213,8 +279,11 @@ class EventCursor(Model):
         """Have the next activity record `event`."""
         return self.model_copy(update={"pending": [*self.pending, event]})
 
-    def take(self, step: int, *, always: bool = False) -> tuple[EventSlot | None, EventCursor]:
-        """The slot for the activity about to be scheduled, and the cursor after it.
+    def take(
+        self, step: int, *, always: bool = False, call: int = 0, calls: int = 0
+    ) -> tuple[EventSlot | None, EventCursor]:
+        """The slot for the activity about to be scheduled (for a tool call, the
+        `call`-th of the step's `calls`), and the cursor after it.
 
         Past `MAX_RUN_SLOTS` only an activity scheduled with `always` (the one that
         records the end) gets a slot; the other events are dropped.
@@ -222,5 +291,7 @@ class EventCursor(Model):
         following = self.model_copy(update={"next_slot": self.next_slot + 1, "pending": []})
         if self.next_slot >= MAX_RUN_SLOTS and not always:
             return None, following
-        slot = EventSlot(slot=self.next_slot, step=step, record=self.pending)
+        slot = EventSlot(
+            slot=self.next_slot, step=step, record=self.pending, call=call, calls=calls
+        )
         return slot, following

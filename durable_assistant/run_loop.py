@@ -146,10 +146,13 @@ class LoopState(Stored):
         """The state with `event` waiting for the next activity to record it."""
         return self.model_copy(update={"events": self.events.with_event(event)})
 
-    def event_slot(self, *, always: bool = False) -> tuple[EventSlot | None, LoopState]:
-        """The event slot of the activity about to be scheduled, and the state after."""
+    def event_slot(
+        self, *, always: bool = False, call: int = 0, calls: int = 0
+    ) -> tuple[EventSlot | None, LoopState]:
+        """The event slot of the activity about to be scheduled (for a tool call, the
+        `call`-th of the step's `calls`), and the state after."""
         step = self.progress(self.events.phase or Phase.STARTING).step
-        slot, events = self.events.take(step, always=always)
+        slot, events = self.events.take(step, always=always, call=call, calls=calls)
         return slot, self.model_copy(update={"events": events})
 
     def progress(self, phase: Phase, version: str | None = None) -> Progress:

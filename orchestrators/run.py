@@ -99,8 +99,15 @@ class _Run:
 
     # -- scheduling (every task counts towards the history estimate) --
 
-    def _activity(self, activity: Any, policy: polling.RetryPolicy, payload: Model) -> Task:
-        slot, self.state = self.state.event_slot()
+    def _activity(
+        self,
+        activity: Any,
+        policy: polling.RetryPolicy,
+        payload: Model,
+        call: int = 0,
+        calls: int = 0,
+    ) -> Task:
+        slot, self.state = self.state.event_slot(call=call, calls=calls)
         return self._schedule(activity, policy, with_slot(payload.to_json(), slot))
 
     def _schedule(self, activity: Any, policy: polling.RetryPolicy, data: dict[str, Any]) -> Task:
@@ -234,8 +241,10 @@ class _Run:
                 activities.run_tool,
                 polling.TOOL_RETRY,
                 ToolInvocation(instance_id=self.instance_id, call=call, allowed_tools=plan.tools),
+                call=index,
+                calls=len(calls),
             )
-            for call in calls
+            for index, call in enumerate(calls)
         ]
         results = yield from self.gather_tools(calls, tasks)
         self.state = self.state.with_tool_results(calls, results)

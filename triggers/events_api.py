@@ -80,7 +80,7 @@ async def run_events_http(req: Request, client: df.DurableOrchestrationClient) -
     deadline = loop.time() + query.wait_seconds
     while True:
         wait = 0.0 if finished else min(IDLE_SECONDS, max(0.0, deadline - loop.time()))
-        events = await log.next_events(instance_id, query.after, wait)
+        events = await log.next_events(instance_id, query.after, wait, complete=finished)
         if events or finished or loop.time() >= deadline:
             break
         finished = bool(await is_finished(client, instance_id))
@@ -106,7 +106,7 @@ async def stream(
             if await is_finished(client, instance_id) is not False:
                 # Over (or purged) with no end event: a terminated run. One last look,
                 # as the end may have been written just before the run finished.
-                for event in await log.next_events(instance_id, after, 0):
+                for event in await log.next_events(instance_id, after, 0, complete=True):
                     yield sse_frame(event)
                 return
             yield sse_keepalive()
