@@ -1,8 +1,10 @@
 """Activities that talk to the model service: start, poll, submit, cancel, teardown.
 
 Each takes one JSON dict (a domain model's `to_json()`), validates it, calls the
-core and returns the result's `to_json()`. Failures raise, so the orchestrator's
-retry options apply; a 429 the SDK gave up on comes back as a `throttled` state.
+core and returns the result's `to_json()`. Failures raise; an outage of the model
+service or the app's storage as `ServiceUnavailableError` (see `outages.py`), which
+the orchestrator waits out while the run's deadline allows. A 429 the SDK gave up on
+comes back as a `throttled` state.
 
 The events the orchestrator left for an activity are written while its model call
 goes on (`SlotWriter.write_soon`), so the log costs the call no time; the activity
@@ -22,6 +24,7 @@ from durable_assistant.composition import services
 from durable_assistant.events import EventSlot, step_events, take_slot
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import RunHandle, StartInput, Step, SubmitInput
+from durable_assistant.outages import outages_named
 from durable_assistant.telemetry import traced_activity
 
 logger = logging.getLogger(__name__)
@@ -107,7 +110,7 @@ def _recorded(
 ) -> dict[str, Any]:
     """One model call between its events: the orchestrator's (written while the call
     goes), the model's text as it comes (when `text`), then the step's own."""
-    with services().run_events.writer(instance_id, slot) as events:
+    with outages_named(instance_id), services().run_events.writer(instance_id, slot) as events:
         events.write_soon()
         sink = events.text_sink() if text else None
         step = call(sink)

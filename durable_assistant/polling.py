@@ -42,13 +42,26 @@ class RetryPolicy:
 
 
 MODEL_CALL_RETRY = RetryPolicy(first_interval_ms=2_000, max_attempts=4)
-"""start/poll/submit/cancel: 5xx and timeouts that outlasted the SDK's own retries."""
+"""cancel (and, on orchestration versions before 1.1, start/poll/submit): 5xx and
+timeouts that outlasted the SDK's own retries."""
+
+OUTAGE_FIRST_WAIT_MS = 1_000
+OUTAGE_MAX_WAIT_MS = 10_000
+"""A model call an outage failed is called again after 1 s, then 2, 4, 8, then every
+10 s, for as long as the run's deadline allows (never past it)."""
 
 TOOL_RETRY = RetryPolicy(first_interval_ms=1_000, max_attempts=3)
 """A tool activity that crashed (a tool's own error is its output, never a failure)."""
 
 TEARDOWN_RETRY = RetryPolicy(first_interval_ms=2_000, max_attempts=5)
 """Teardown tries harder: what it cannot delete waits for the purge."""
+
+
+def outage_wait_ms(failures: int) -> int:
+    """How long to wait after the `failures`-th failure in a row (1, 2, ...) of a call
+    that an outage stopped, before calling again."""
+    exponent = min(max(failures - 1, 0), 16)
+    return min(OUTAGE_MAX_WAIT_MS, OUTAGE_FIRST_WAIT_MS * (1 << exponent))
 
 
 def next_interval_ms(current_ms: int, max_ms: int) -> int:

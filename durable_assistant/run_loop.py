@@ -183,12 +183,12 @@ class Ending(Model):
     error: bool = False
 
     @classmethod
-    def deadline(cls, deadline_seconds: int) -> Ending:
-        return cls(
-            outcome=Outcome.DEADLINE_EXCEEDED,
-            reason=f"the run did not finish within its deadline of {deadline_seconds} s",
-            cancel_run=True,
-        )
+    def deadline(cls, deadline_seconds: int, outage: str | None = None) -> Ending:
+        """The deadline passed; `outage`: what the run was waiting out meanwhile."""
+        reason = f"the run did not finish within its deadline of {deadline_seconds} s"
+        if outage:
+            reason = f"{reason} (it was waiting out an outage: {outage})"
+        return cls(outcome=Outcome.DEADLINE_EXCEEDED, reason=short(reason), cancel_run=True)
 
     @classmethod
     def cancelled(cls, detail: Any = None) -> Ending:
@@ -257,6 +257,7 @@ def error_text(error: BaseException) -> str:
 
 SAFE_ERRORS = frozenset(
     {
+        "ServiceUnavailableError",
         "ModelServiceError",
         "ModelRequestError",
         "CredentialsRejectedError",
@@ -283,6 +284,34 @@ def caller_text(error: BaseException) -> str:
     if kind in SAFE_ERRORS:
         return f"{activity}: {message}"
     return f"{activity} failed ({kind}; the details are in the app's logs)"
+
+
+OUTAGE_ERROR = "ServiceUnavailableError"
+"""The kind of an activity failure an outage caused (durable_assistant/outages.py)."""
+
+WAITS_OUT_OUTAGES_FROM = (1, 1)
+"""The orchestration version from which start, poll and submit are called again after
+an outage for as long as the deadline allows; older instances keep the fixed retries
+they were started with (their histories hold those retries)."""
+
+
+def waits_out_outages(version: str | None) -> bool:
+    """Whether an instance of this orchestration version waits outages out."""
+    try:
+        parts = tuple(int(part) for part in (version or "").split("."))
+    except ValueError:
+        return False
+    return bool(version) and parts >= WAITS_OUT_OUTAGES_FROM
+
+
+def outage_of(error: BaseException) -> str | None:
+    """What was out, when an activity failed on an outage (`activity: reason`); None
+    for any other failure, which retrying cannot be trusted to fix."""
+    failed = _ACTIVITY_FAILURE.match(error_text(error))
+    if failed is None or failed.group(2) != OUTAGE_ERROR:
+        return None
+    activity, _, message = failed.groups()
+    return f"{activity}: {message}"
 
 
 def trace_of(step: int, call: ToolCall, result: ToolResult) -> ToolTrace:

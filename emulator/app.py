@@ -29,6 +29,7 @@ from emulator.errors import (
     rate_limited,
     route_not_found,
     server_error,
+    unauthorized,
 )
 from emulator.headers import azure_headers, request_tokens
 from emulator.identity import IDENTITY_PATH, token_answer
@@ -197,8 +198,10 @@ class EmulatorApp:
             return rate_limited(controls.retry_after, controls.retry_after_ms)
         if fault in ("500", "503"):
             return server_error(int(fault))
+        if fault == "401":
+            return unauthorized()
         return bad_request(
-            f"Unknown {FAULT_HEADER} {fault!r}: use 429, 500, 503, drop, drop_midway or lost."
+            f"Unknown {FAULT_HEADER} {fault!r}: use 401, 429, 500, 503, drop, drop_midway or lost."
         )
 
     def _reply(self, reply: Reply, remaining: tuple[int, int] | None) -> Response:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from emulator.content_filter import FilterRule, FilterRuleError
 
-FAULT_KINDS = ("429", "500", "503", "drop", "drop_midway", "lost")
+FAULT_KINDS = ("401", "429", "500", "503", "drop", "drop_midway", "lost")
 OUTCOMES = ("failed", "rate_limited", "expired", "incomplete")
 
 _FIXED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
@@ -72,7 +73,9 @@ class Latency:
 
 @dataclass
 class FaultRule:
-    """Answer the next `count` requests matching `route` with `fault`, then stop.
+    """Answer the next `count` requests matching `route` with `fault`, then stop; or,
+    with `seconds`, every matching request for that long after the rule was set (an
+    outage), whatever `count` says.
 
     `route` is a counted route key such as `"POST /threads/{thread_id}/runs"`,
     a method-less template (`"/threads/{thread_id}/runs"`), or `None` for any
@@ -82,12 +85,21 @@ class FaultRule:
     fault: str
     count: int = 1
     route: str | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        # Not a field: the admin API shows the rule as it was set.
+        self.ends_at = None if self.seconds is None else time.monotonic() + self.seconds
 
     def matches(self, method: str, template: str) -> bool:
         """True when this rule applies to a request of this method and route."""
         if self.route is None:
             return True
         return self.route in (f"{method} {template}", template)
+
+    def over(self) -> bool:
+        """True once an outage rule's time has passed."""
+        return self.ends_at is not None and time.monotonic() >= self.ends_at
 
 
 @dataclass
@@ -126,6 +138,7 @@ class Controls:
         data = asdict(self)
         data["latency_ms"] = self.latency_ms.spec
         data["request_latency_ms"] = self.request_latency_ms.spec
+        data["faults"] = [asdict(rule) for rule in self.faults if not rule.over()]
         return data
 
     def update(self, changes: dict[str, Any]) -> bool:
@@ -191,7 +204,10 @@ def _fault_rule(item: Any) -> FaultRule:
     if route is not None and not isinstance(route, str):
         raise ConfigError(f"fault rule {item!r}: 'route' must be a string")
     count = int(_number("count", item.get("count", 1)))
-    return FaultRule(fault=str(item["fault"]), count=count, route=route)
+    seconds = item.get("seconds")
+    if seconds is not None:
+        seconds = _number("seconds", seconds)
+    return FaultRule(fault=str(item["fault"]), count=count, route=route, seconds=seconds)
 
 
 def _filter_rule(item: Any) -> FilterRule:

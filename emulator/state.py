@@ -154,7 +154,7 @@ class EmulatorState:
         """The fault for this request: asked by header, scheduled by a rule, or drawn by rate."""
         if asked:
             return asked
-        rule = _take(self.controls.faults, lambda r: r.matches(method, template))
+        rule = _take_fault(self.controls.faults, method, template)
         if rule is not None:
             return rule.fault
         for fault, rate in (
@@ -190,6 +190,23 @@ class EmulatorState:
         seconds = self.controls.latency_ms.sample_seconds(self.rng)
         self.model_seconds += seconds
         return seconds
+
+
+def _take_fault(rules: list[FaultRule], method: str, template: str) -> FaultRule | None:
+    """The first fault rule that applies: an outage while it lasts, or one count of a
+    counted rule (dropped once used up); outages that are over are dropped."""
+    rules[:] = [rule for rule in rules if not rule.over()]
+    for rule in rules:
+        if not rule.matches(method, template):
+            continue
+        if rule.seconds is None:
+            if rule.count <= 0:
+                continue
+            rule.count -= 1
+            if rule.count <= 0:
+                rules.remove(rule)
+        return rule
+    return None
 
 
 def _take(rules: list[R], wanted: Callable[[R], bool]) -> R | None:

@@ -50,10 +50,12 @@ from durable_assistant.run_loop import (
     ending_for,
     error_text,
     initial_state,
+    outage_of,
     result_of,
     salvaged_state,
     should_continue_as_new,
     tool_failure_result,
+    waits_out_outages,
 )
 
 bp = df.Blueprint()
@@ -74,6 +76,10 @@ def _retry(policy: polling.RetryPolicy) -> df.RetryOptions:
     return df.RetryOptions(policy.first_interval_ms, policy.max_attempts)
 
 
+Policy = polling.RetryPolicy | None
+"""An activity's durable retry options; None: called once (the loop decides)."""
+
+
 class _Run:
     """One execution of the loop over a `DurableOrchestrationContext`."""
 
@@ -82,6 +88,7 @@ class _Run:
         self.state = state
         self.instance_id: str = context.instance_id
         self.version: str | None = context.version or None
+        self.waits_out_outages = waits_out_outages(self.version)
         self.cancel: Task = context.wait_for_external_event(CANCEL_EVENT)
 
     # -- logging and status --
@@ -102,7 +109,7 @@ class _Run:
     def _activity(
         self,
         activity: Any,
-        policy: polling.RetryPolicy,
+        policy: Policy,
         payload: Model,
         call: int = 0,
         calls: int = 0,
@@ -110,18 +117,23 @@ class _Run:
         slot, self.state = self.state.event_slot(call=call, calls=calls)
         return self._schedule(activity, policy, with_slot(payload.to_json(), slot))
 
-    def _schedule(self, activity: Any, policy: polling.RetryPolicy, data: dict[str, Any]) -> Task:
+    def _schedule(self, activity: Any, policy: Policy, data: dict[str, Any]) -> Task:
         self.state = self.state.scheduled()
         body = telemetry.carry(data, self.state.plan)
+        if policy is None:
+            return self.ctx.call_activity(activity, body)
         return self.ctx.call_activity_with_retry(activity, _retry(policy), body)
 
-    def wait(self, wait_ms: float) -> Generator[Task, Any, Ending | None]:
-        """A durable timer raced against the cancel event; an ending when cut short."""
+    def wait(
+        self, wait_ms: float, outage: str | None = None
+    ) -> Generator[Task, Any, Ending | None]:
+        """A durable timer raced against the cancel event; an ending when cut short
+        (`outage`: what the run is waiting out, said when the deadline ends it)."""
         if self.cancel.is_completed:
             return Ending.cancelled(self.cancel.result)
         now = self.ctx.current_utc_datetime
         if polling.past_deadline(now, self.state.deadline_at):
-            return Ending.deadline(self.state.plan.deadline_seconds)
+            return Ending.deadline(self.state.plan.deadline_seconds, outage)
         timer = self.ctx.create_timer(polling.wake_at(now, wait_ms, self.state.deadline_at))
         self.state = self.state.scheduled()
         winner = yield self.ctx.task_any([self.cancel, timer])
@@ -149,10 +161,27 @@ class _Run:
 
         (A throttled poll is not retried here: it goes back to the main loop, whose
         next wait honours it, so a long throttle still continues as new.)
+
+        An outage (`outage_of`) is waited out with backoff and the call made again,
+        for as long as the deadline allows; any other failure ends the run at once.
+        Instances of versions before 1.1 keep the durable retry options instead.
         """
+        policy = None if self.waits_out_outages else polling.MODEL_CALL_RETRY
+        failures = 0
         while True:
-            task = self._activity(activity, polling.MODEL_CALL_RETRY, payload)
-            step = Step.from_json((yield from self.raced(task)))
+            task = self._activity(activity, policy, payload)
+            try:
+                step = Step.from_json((yield from self.raced(task)))
+            except Exception as error:
+                outage = outage_of(error) if self.waits_out_outages else None
+                if outage is None:
+                    raise
+                failures += 1
+                ending = yield from self.wait_out(outage, failures)
+                if ending is not None:
+                    return ending
+                continue
+            failures = 0
             self.state = self.state.acted_on(step.handle, step.state)
             if step.state.status is not RunStatus.THROTTLED or activity is activities.poll_run:
                 return step
@@ -162,6 +191,18 @@ class _Run:
             if ending is not None:
                 return ending
             payload = resume(step)
+
+    def wait_out(self, outage: str, failures: int) -> Generator[Task, Any, Ending | None]:
+        """Wait before calling again after an outage; an ending when the deadline (or
+        a cancel) comes first."""
+        wait_ms = polling.outage_wait_ms(failures)
+        self.log("%s; calling again in %.1f s", outage, wait_ms / 1000)
+        ending = yield from self.wait(wait_ms, outage)
+        if ending is None and polling.past_deadline(
+            self.ctx.current_utc_datetime, self.state.deadline_at
+        ):
+            return Ending.deadline(self.state.plan.deadline_seconds, outage)
+        return ending
 
     # -- the loop --
 

@@ -11,7 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 import activities
-from durable_assistant.backends import AssistantsBackend, ResponsesBackend
+from durable_assistant.backends import (
+    AssistantsBackend,
+    CredentialsRejectedError,
+    ResponsesBackend,
+)
 from durable_assistant.composition import AppServices
 from durable_assistant.model import (
     Backend,
@@ -21,9 +25,12 @@ from durable_assistant.model import (
     ToolResult,
 )
 from durable_assistant.objects import MemoryRecorder
+from durable_assistant.outages import ServiceUnavailableError
 from durable_assistant.service import backend_for
 from durable_assistant.tools import default_registry
 from emulator.testing import RunningEmulator
+from localrun.azurite import AzuritePorts, connection_string
+from localrun.processes import free_port
 from tests.support.backends import (
     DEPLOYMENT,
     SEED_TOOLS,
@@ -229,3 +236,47 @@ def test_teardown_needs_only_the_instance_when_a_result_was_lost(
     assert report.deleted
     assert report.failed == []
     assert set(emulator.live().values()) == {0}
+
+
+# -- outages: named for the orchestration, which waits them out -----------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [("503", "Azure OpenAI answered 503"), ("drop", "Azure OpenAI could not be reached")],
+)
+def test_an_outage_of_the_model_service_fails_a_model_call_as_unavailable(
+    emulator_env: pytest.MonkeyPatch, emulator: RunningEmulator, fault: str, reason: str
+) -> None:
+    start = seed_start_input(Backend.RESPONSES, instance_id="inst-outage")
+    step = settle(over_the_wire(activities.start_run, start.to_json()))
+    emulator.configure(faults=[{"fault": fault, "count": 2}])  # the SDK's retry too
+
+    with pytest.raises(ServiceUnavailableError) as caught:
+        over_the_wire(activities.poll_run, step["handle"])
+
+    assert str(caught.value) == reason  # no host, port, body or SDK text
+    over_the_wire(activities.teardown_run, step["handle"])
+
+
+def test_refused_credentials_are_not_an_outage(
+    emulator_env: pytest.MonkeyPatch, emulator: RunningEmulator
+) -> None:
+    start = seed_start_input(Backend.RESPONSES, instance_id="inst-refused")
+    emulator.configure(faults=[{"fault": "401", "count": 1}])
+
+    with pytest.raises(CredentialsRejectedError):
+        over_the_wire(activities.start_run, start.to_json())
+
+
+def test_an_unreachable_storage_fails_a_model_call_as_unavailable(
+    emulator_env: pytest.MonkeyPatch,
+) -> None:
+    dead = connection_string(AzuritePorts(free_port(), free_port(), free_port()))
+    emulator_env.setenv("AzureWebJobsStorage", dead)
+    start = seed_start_input(Backend.RESPONSES, instance_id="inst-no-storage")
+
+    with pytest.raises(ServiceUnavailableError) as caught:
+        over_the_wire(activities.start_run, start.to_json())
+
+    assert str(caught.value) == "the app's storage could not be reached"

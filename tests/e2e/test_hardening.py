@@ -224,7 +224,8 @@ def test_a_run_that_fails_unexpectedly_keeps_its_trace_and_a_clean_error(leaky: 
     body = {"question": "Please pause twice.", "backend": "responses"}
     instance_id = start_run(app.url, body).json()["id"]
     wait_for_phase(app.url, instance_id, "running_tools")
-    model.configure(faults=[{"fault": "500", "count": 10_000}])  # the service is down
+    before = served(model, "POST /responses")
+    model.configure(faults=[{"fault": "401", "count": 10_000}])  # credentials refused
 
     status = wait_until_done(app.url, instance_id, timeout=120)
     model.configure(faults=[])
@@ -234,6 +235,8 @@ def test_a_run_that_fails_unexpectedly_keeps_its_trace_and_a_clean_error(leaky: 
     assert [c["name"] for c in status["tool_calls"]] == ["pause", "pause"], status
     assert status["usage"]["total_tokens"] > 0, status
     assert status["error"].startswith("the run stopped on an unexpected failure"), status
-    # the caller gets where and what kind; the SDK's text (status, body) stays in the logs
-    assert "InternalServerError" in status["error"], status
+    # what to check, in the app's words; the SDK's text (status, body) stays in the logs
+    assert "refused the managed identity's token (401)" in status["error"], status
     assert "Error code" not in status["error"] and "{" not in status["error"], status
+    # retrying cannot fix refused credentials: the submit was sent once, not retried
+    assert served(model, "POST /responses") - before == 1

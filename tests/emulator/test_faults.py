@@ -136,6 +136,28 @@ def test_fault_rules_match_their_route_only(emu: RunningEmulator) -> None:
     assert emu.config()["faults"] == []
 
 
+def test_an_outage_rule_fails_every_matching_request_while_it_lasts(
+    emu: RunningEmulator,
+) -> None:
+    azure = client(emu, 0)
+    emu.configure(faults=[{"fault": "503", "seconds": 0.5, "route": LIST}])
+    began = time.monotonic()
+
+    failed = 0
+    while time.monotonic() - began < 0.4:  # well inside the outage
+        with pytest.raises(openai.InternalServerError):
+            azure.beta.assistants.list()
+        failed += 1
+    assert azure.beta.assistants.create(model="m").id  # another route is served
+    assert failed > 1  # not used up by a count
+    assert emu.config()["faults"][0]["seconds"] == 0.5
+
+    while time.monotonic() - began < 0.6:
+        time.sleep(0.05)
+    assert len(azure.beta.assistants.list().data) == 1  # over: served again
+    assert emu.config()["faults"] == []
+
+
 def test_fault_rates_follow_the_seed(emu: RunningEmulator) -> None:
     azure = client(emu, 0)
 
@@ -185,6 +207,8 @@ def test_controls_are_checked(emu: RunningEmulator) -> None:
         emu.configure(latency_ms="soon")
     with pytest.raises(ValueError, match="fault rule"):
         emu.configure(faults=[{"fault": "418"}])
+    with pytest.raises(ValueError, match="seconds"):
+        emu.configure(faults=[{"fault": "500", "seconds": -1}])
     assert emu.config()["rate_429"] == 0.0  # nothing was half-applied
 
 

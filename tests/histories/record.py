@@ -109,10 +109,17 @@ SCENARIOS = [
     ),
     Scenario(
         "orchestration-failed-responses",
-        "every attempt of the start fails: torn down, then the orchestration fails",
+        "the service refuses the app's credentials: torn down, then the orchestration fails",
         seed("responses"),
         {"runtime_status": "Failed"},
-        controls={"faults": [{"fault": "500", "count": 40}]},
+        controls={"faults": [{"fault": "401", "count": 40}]},
+    ),
+    Scenario(
+        "outage-responses",
+        "the model service is out at the start: waited out on durable timers, completed",
+        seed("responses"),
+        {"runtime_status": "Completed", "outcome": "completed"},
+        controls={"faults": [{"fault": "503", "seconds": 4}]},
     ),
     Scenario(
         "content-filtered-responses",

@@ -4,10 +4,12 @@ each answer held to the public contract, and waits on a run."""
 from __future__ import annotations
 
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import requests
+from dateutil.relativedelta import relativedelta
 
 from localrun.stack import SEED_QUESTION
 from tests.support.api_contract import check_answer
@@ -30,6 +32,12 @@ E2E_SETTINGS = {
 
 """What the end-to-end runs change in the local stack's settings: fast polling, the
 slow tools, one SDK retry."""
+
+
+def seed_answer_days() -> int:
+    """The day count the seed question's answer must hold (the cat was born ten years
+    ago today; the flight is on 2021-04-04)."""
+    return (date(2021, 4, 4) - (date.today() - relativedelta(years=10))).days
 
 
 def checked(reply: requests.Response) -> requests.Response:
