@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one tool call and return its output for the model (recording it as it
     starts and as it finishes in the run's event log). The tool does not wait for the
-    started event's write; the activity ends only once both are stored."""
+    started event's write, nor the activity for the finished event's: the run's next
+    activity writes that one again (`events.finished_again`)."""
     slot = take_slot(payload)
     invocation = ToolInvocation.from_json(payload)
     run_log(logger, invocation.instance_id).info(
@@ -35,5 +36,5 @@ def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
         place = events.place
         events.write_soon(tool_started(invocation.call, events.step, **place))  # while it runs
         result = service.run_tool(invocation)
-        events.write(tool_finished(result, events.step, **place))
+        events.write_last(tool_finished(result, events.step, **place))  # as it returns
     return result.to_json()

@@ -296,7 +296,9 @@ class SlotWriter:
     later write waits for an earlier one first, and events a background write could
     not store go again at the head of the next write, under the same sequence numbers.
     Used as a context manager, the writer also waits on leaving, so no write outlives
-    its activity (a retry never races the attempt before it).
+    its activity (a retry never races the attempt before it) — except `write_last`'s,
+    whose events the run's next activity writes again. The slot's `rewrite` events
+    go at the head of the first write.
     """
 
     def __init__(self, log: RunEvents | None, instance_id: str, slot: EventSlot | None) -> None:
@@ -305,7 +307,8 @@ class SlotWriter:
         self._slot = slot
         self._next = 0
         self._texts = 0
-        self._unwritten: list[StoredEvent] = []
+        # Earlier activities' events to write again go at the head of the first write.
+        self._unwritten: list[StoredEvent] = list(slot.rewrite) if slot is not None else []
         self._background: threading.Thread | None = None
         self._failed: list[StoredEvent] = []
 
@@ -364,6 +367,34 @@ class SlotWriter:
             target=context.run, args=(store,), name="event-log-write", daemon=True
         )
         self._background.start()
+
+    def write_last(self, *events: RunEvent) -> None:
+        """The activity's last events, for the orchestrator to have the run's next
+        activity write again (`events.finished_again`): written in a background
+        thread once the writes before have ended, and neither `settle` nor leaving the
+        writer waits for it, so the activity returns at once. A failure is logged; the
+        next activity's write puts the events in. When an earlier write could not store
+        its events, this writes them with `events` before returning (raising on
+        failure), as the next activity writes only these again."""
+        self.settle()
+        if self._unwritten:
+            self.write(*events)
+            return
+        batch = self._number(events)
+        if batch is None:
+            return
+        self._next += len(batch)
+
+        def store() -> None:
+            try:
+                self._store(batch)
+            except Exception:
+                logger.warning("could not write an activity's last events; the next one will")
+
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(store,), name="event-log-write-last", daemon=True
+        ).start()
 
     def settle(self) -> None:
         """Wait for a background write to end (what it could not store is kept for

@@ -103,6 +103,8 @@ class EventSlot(Model):
     record: list[RunEvent] = Field(default_factory=list)
     call: int = Field(default=0, ge=0)
     calls: int = Field(default=0, ge=0)
+    rewrite: list[StoredEvent] = Field(default_factory=list)
+    """Earlier activities' last events, to write again first (see `finished_again`)."""
 
 
 def sequence_number(slot: int, index: int) -> int:
@@ -211,6 +213,20 @@ def end_event(result: RunResult) -> RunEvent:
     )
 
 
+def finished_again(slot: EventSlot, result: ToolResult) -> StoredEvent:
+    """The `finished` event the tool call activity of `slot` writes (after the
+    orchestrator's events and its `started`), numbered as it numbers it.
+
+    A tool call activity hands its `finished` write to the background and returns
+    without waiting for it; the next activity of the run writes the same event again,
+    under the same key, with its own first events (one batch), so a host that died
+    in between loses nothing, and the step's slots are sealed once that batch is in.
+    """
+    event = tool_finished(result, slot.step, **_place(slot.call, slot.calls))
+    seq = sequence_number(slot.slot, len(slot.record) + 1)
+    return StoredEvent(seq=seq, type=event.type, data=event.data)
+
+
 def slot_of(seq: int) -> int:
     """The slot of sequence number `seq` (-1 below the first slot)."""
     return seq // SLOT_SIZE - 1
@@ -265,6 +281,7 @@ class EventCursor(Model):
     next_slot: int = Field(default=0, ge=0)
     phase: Phase | None = None
     pending: list[RunEvent] = Field(default_factory=list)
+    owed: list[StoredEvent] = Field(default_factory=list)
 
     def with_phase(self, phase: Phase, step: int) -> EventCursor:
         """Record a phase change (a repeat of the last phase, or `done`, records nothing:
@@ -279,6 +296,10 @@ class EventCursor(Model):
         """Have the next activity record `event`."""
         return self.model_copy(update={"pending": [*self.pending, event]})
 
+    def owing(self, events: Sequence[StoredEvent]) -> EventCursor:
+        """Have the next activity write `events` again (already numbered)."""
+        return self.model_copy(update={"owed": [*self.owed, *events]})
+
     def take(
         self, step: int, *, always: bool = False, call: int = 0, calls: int = 0
     ) -> tuple[EventSlot | None, EventCursor]:
@@ -288,10 +309,17 @@ class EventCursor(Model):
         Past `MAX_RUN_SLOTS` only an activity scheduled with `always` (the one that
         records the end) gets a slot; the other events are dropped.
         """
-        following = self.model_copy(update={"next_slot": self.next_slot + 1, "pending": []})
+        following = self.model_copy(
+            update={"next_slot": self.next_slot + 1, "pending": [], "owed": []}
+        )
         if self.next_slot >= MAX_RUN_SLOTS and not always:
             return None, following
         slot = EventSlot(
-            slot=self.next_slot, step=step, record=self.pending, call=call, calls=calls
+            slot=self.next_slot,
+            step=step,
+            record=self.pending,
+            call=call,
+            calls=calls,
+            rewrite=self.owed,
         )
         return slot, following

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, Field
 
-from durable_assistant.events import EventCursor, EventSlot, RunEvent
+from durable_assistant.events import EventCursor, EventSlot, RunEvent, StoredEvent
 from durable_assistant.model import (
     MIN_DEADLINE_SECONDS,
     MIN_POLL_MS,
@@ -145,6 +146,10 @@ class LoopState(Stored):
     def recording_event(self, event: RunEvent) -> LoopState:
         """The state with `event` waiting for the next activity to record it."""
         return self.model_copy(update={"events": self.events.with_event(event)})
+
+    def owing(self, events: Sequence[StoredEvent]) -> LoopState:
+        """The state with `events` for the next activity to write again."""
+        return self.model_copy(update={"events": self.events.owing(events)})
 
     def event_slot(
         self, *, always: bool = False, call: int = 0, calls: int = 0

@@ -20,14 +20,14 @@ continue as new while a cancel event is in this execution's history.
 import json
 import logging
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, NamedTuple
 
 import azure.durable_functions as df
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
 import activities
 from durable_assistant import polling, telemetry
-from durable_assistant.events import EventSlot, end_event, with_slot
+from durable_assistant.events import EventSlot, end_event, finished_again, with_slot
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Model,
@@ -68,6 +68,13 @@ Task = Any  # the SDK's TaskBase; it has no public type to annotate with
 Yielding = Generator[Task, Any, Any]
 
 
+class ToolTask(NamedTuple):
+    """A scheduled tool call activity and the event slot it writes in."""
+
+    task: Task
+    slot: EventSlot | None
+
+
 class RunFailedError(Exception):
     """Raised after teardown when the run ended on an unexpected failure."""
 
@@ -106,16 +113,15 @@ class _Run:
 
     # -- scheduling (every task counts towards the history estimate) --
 
-    def _activity(
-        self,
-        activity: Any,
-        policy: Policy,
-        payload: Model,
-        call: int = 0,
-        calls: int = 0,
-    ) -> Task:
-        slot, self.state = self.state.event_slot(call=call, calls=calls)
+    def _activity(self, activity: Any, policy: Policy, payload: Model) -> Task:
+        slot, self.state = self.state.event_slot()
         return self._schedule(activity, policy, with_slot(payload.to_json(), slot))
+
+    def _tool_activity(self, invocation: ToolInvocation, call: int, calls: int) -> ToolTask:
+        """Schedule one of a step's `calls` tool calls, the `call`-th."""
+        slot, self.state = self.state.event_slot(call=call, calls=calls)
+        data = with_slot(invocation.to_json(), slot)
+        return ToolTask(self._schedule(activities.run_tool, polling.TOOL_RETRY, data), slot)
 
     def _schedule(self, activity: Any, policy: Policy, data: dict[str, Any]) -> Task:
         self.state = self.state.scheduled()
@@ -277,18 +283,22 @@ class _Run:
             return Ending.too_many_steps(plan.max_steps)
         self.phase(Phase.RUNNING_TOOLS)
         self.log("step %d: running %d tool calls", self.state.step + 1, len(calls))
-        tasks = [
-            self._activity(
-                activities.run_tool,
-                polling.TOOL_RETRY,
+        scheduled = [
+            self._tool_activity(
                 ToolInvocation(instance_id=self.instance_id, call=call, allowed_tools=plan.tools),
-                call=index,
-                calls=len(calls),
+                index,
+                len(calls),
             )
             for index, call in enumerate(calls)
         ]
-        results = yield from self.gather_tools(calls, tasks)
-        self.state = self.state.with_tool_results(calls, results)
+        results = yield from self.gather_tools(calls, [tool.task for tool in scheduled])
+        self.state = self.state.with_tool_results(calls, results).owing(
+            [
+                finished_again(tool.slot, result)
+                for tool, result in zip(scheduled, results, strict=True)
+                if tool.slot is not None
+            ]
+        )
         if self.cancel.is_completed:
             return Ending.cancelled(self.cancel.result)
         self.phase(Phase.SUBMITTING)

@@ -12,13 +12,15 @@ from durable_assistant.events import StoredEvent
 
 
 class HeldStore:
-    """`inner`, with its first write held until `release` is set (or failing, with
-    `fail_first`); `writes` notes what each write stored, in the order they ended."""
+    """`inner`, with its `held`-th write (the first by default) held until `release`
+    is set (or failing, with `fail_first`); `writes` notes what each write stored, in
+    the order they ended."""
 
-    def __init__(self, inner: EventStore, *, fail_first: bool = False) -> None:
+    def __init__(self, inner: EventStore, *, fail_first: bool = False, held: int = 1) -> None:
         self.inner = inner
         self.release = threading.Event()
         self.fail_first = fail_first
+        self.held = held
         self.writes: list[list[str | None]] = []
         self._calls = 0
         self._lock = threading.Lock()
@@ -27,7 +29,7 @@ class HeldStore:
         with self._lock:
             self._calls += 1
             call = self._calls
-        if call == 1:
+        if call == self.held:
             if self.fail_first:
                 raise ConnectionError("the table service went away")
             if not self.release.wait(10):

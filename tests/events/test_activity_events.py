@@ -34,6 +34,7 @@ from durable_assistant.model import (
     Usage,
 )
 from tests.events.held_store import HeldStore
+from tests.support.waiting import wait_until
 
 INSTANCE = "events-activity-run"
 
@@ -69,6 +70,8 @@ def test_a_tool_call_is_recorded_as_it_starts_and_as_it_ends(storage: pytest.Mon
     output = activities.run_tool(tool_payload(slot))
     assert output["output"] == '{"flights": 2172}'
 
+    # The finished event is written as the activity returns, not before.
+    wait_until(lambda: len(events_of()) == 3, timeout=10, what="the finished event")
     events = events_of()
     assert [(e.type.value, e.data.get("status")) for e in events] == [
         ("phase", None),
@@ -100,6 +103,7 @@ def test_a_tool_runs_while_its_started_event_is_being_written(
     storage.setattr(service, "run_tool", releases_the_write)
     activities.run_tool(tool_payload(EventSlot(slot=5, step=2)))
 
+    wait_until(lambda: len(events_of()) == 2, timeout=10, what="the finished event")
     assert [e.data.get("status") for e in events_of()] == ["started", "finished"]
 
 
@@ -153,6 +157,7 @@ def test_a_tool_activity_retried_after_its_write_records_each_event_once(
 
     activities.run_tool(tool_payload(slot))  # the retry: the same input
 
+    wait_until(lambda: len(events_of()) == 3, timeout=10, what="the finished event")
     assert [e.data.get("status") for e in events_of()] == [None, "started", "finished"]
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable_assistant.events import MAX_RUN_SLOTS, EventCursor, EventSlot, phase_event
+from durable_assistant.events import (
+    MAX_RUN_SLOTS,
+    EventCursor,
+    EventSlot,
+    phase_event,
+    sequence_number,
+)
 from durable_assistant.model import Phase
 from tests.orchestration.history import OrchestrationHost, Scheduled
 from tests.orchestration.runs import (
@@ -101,3 +107,30 @@ def test_done_and_repeated_phases_are_not_recorded() -> None:
     cursor = EventCursor().with_phase(Phase.WAITING_FOR_MODEL, 0)
     cursor = cursor.with_phase(Phase.WAITING_FOR_MODEL, 0).with_phase(Phase.DONE, 0)
     assert [e.data["phase"] for e in cursor.pending] == ["waiting_for_model"]
+
+
+def test_the_activity_after_a_step_writes_each_calls_finished_event_again() -> None:
+    host = new_host()
+    start = host.run().only("start_run")
+    cat = call("c1", "my_cat_born_date", cat_name="Mike")
+    flights = call("c2", "get_flights", date_1="2016-03-01", date_2="2021-04-04")
+    run_cat, run_flights = host.complete(start, requires(cat, flights)).run().activities("run_tool")
+    host.complete(run_cat, tool_result(run_cat, {"cat_born_date": "2016-03-01"}))
+    submit = host.complete(run_flights, tool_result(run_flights, {"flights": 1}))
+    submit_slot = EventSlot.from_json(submit.run().only("submit_tool_outputs").events)
+
+    cat_slot, flights_slot = (EventSlot.from_json(s.events) for s in (run_cat, run_flights))
+    assert [(cat_slot.call, cat_slot.calls), (flights_slot.call, flights_slot.calls)] == [
+        (0, 2),
+        (1, 2),
+    ]
+    again = submit_slot.rewrite
+    assert [e.seq for e in again] == [
+        sequence_number(cat_slot.slot, 2),  # after the phase change and its `started`
+        sequence_number(flights_slot.slot, 1),  # after its `started`
+    ]
+    assert [(e.data["status"], e.data["call_id"], e.data["index"]) for e in again] == [
+        ("finished", "c1", 0),
+        ("finished", "c2", 1),
+    ]
+    assert again[0].data["output"] == '{"cat_born_date": "2016-03-01"}'

@@ -6,16 +6,21 @@ that holds or fails chosen writes."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from datetime import datetime
 
 from durable_assistant.event_log import RunEvents, TableEventStore
 from durable_assistant.events import (
     EventSlot,
+    StoredEvent,
+    finished_again,
     phase_event,
     tool_finished,
     tool_started,
 )
 from durable_assistant.model import Phase, ToolCall, ToolResult
 from tests.events.held_store import HeldStore
+from tests.support.waiting import wait_until
 
 CALL = ToolCall(call_id="call_1", name="get_flights", arguments='{"date_1": "2015-04-24"}')
 RESULT = ToolResult(call_id="call_1", name="get_flights", output='{"flights": 2172}', ok=True)
@@ -68,3 +73,80 @@ def test_a_retried_writer_with_background_writes_adds_no_event(store: TableEvent
             writer.write(tool_finished(RESULT, 1))
 
     assert [e.seq for e in store.read("run-1", 0, 100)] == [50_000, 50_001, 50_002]
+
+
+def test_an_activitys_last_write_goes_on_after_the_activity(store: TableEventStore) -> None:
+    held = HeldStore(store, held=2)
+    with RunEvents(held).writer("run-1", SLOT) as writer:
+        writer.write_soon(tool_started(CALL, 1))
+        writer.write_last(tool_finished(RESULT, 1))  # held: the activity does not wait
+
+    assert statuses(held) == ["running_tools", "started"]
+    held.release.set()
+    wait_until(lambda: statuses(held)[-1:] == ["finished"], timeout=10, what="the last write")
+    assert [e.seq for e in held.read("run-1", 0, 100)] == [50_000, 50_001, 50_002]
+
+
+def test_a_finished_event_the_tool_activity_lost_is_written_by_the_next_activity(
+    store: TableEventStore,
+) -> None:
+    failing = FailingStore(store, fail_call=2)  # the tool activity's last write
+    log = RunEvents(failing)
+    with log.writer("run-1", SLOT) as writer:
+        writer.write_soon(tool_started(CALL, 1))
+        writer.write_last(tool_finished(RESULT, 1))
+    wait_until(lambda: failing.failed, timeout=10, what="the last write failing")
+    assert statuses_of(store) == ["running_tools", "started"]
+
+    submit = EventSlot(
+        slot=5,
+        step=1,
+        record=[phase_event(Phase.SUBMITTING, 1)],
+        rewrite=[finished_again(SLOT, RESULT)],
+    )
+    with log.writer("run-1", submit) as writer:
+        writer.write_soon()
+
+    assert statuses_of(store) == ["running_tools", "started", "finished", "submitting"]
+    assert [e.seq for e in store.read("run-1", 0, 100)] == [50_000, 50_001, 50_002, 60_000]
+
+
+def test_a_last_write_after_a_failed_one_is_written_before_the_activity_returns(
+    store: TableEventStore,
+) -> None:
+    held = HeldStore(store, fail_first=True)
+    with RunEvents(held).writer("run-1", SLOT) as writer:
+        writer.write_soon(tool_started(CALL, 1))  # fails
+        writer.write_last(tool_finished(RESULT, 1))  # so this one takes it, and waits
+
+    assert held.writes == [["running_tools", "started", "finished"]]
+
+
+class FailingStore:
+    """`inner`, failing its `fail_call`-th write."""
+
+    def __init__(self, inner: TableEventStore, fail_call: int) -> None:
+        self.inner = inner
+        self.fail_call = fail_call
+        self.failed = False
+        self._calls = 0
+
+    def write(self, instance_id: str, events: Sequence[StoredEvent], *, first: bool) -> None:
+        self._calls += 1
+        if self._calls == self.fail_call:
+            self.failed = True
+            raise ConnectionError("the host went away")
+        self.inner.write(instance_id, events, first=first)
+
+    def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
+        return self.inner.read(instance_id, after, limit)
+
+    def runs_started_before(self, cutoff: datetime) -> list[str]:
+        return self.inner.runs_started_before(cutoff)
+
+    def delete_run(self, instance_id: str) -> int:
+        return self.inner.delete_run(instance_id)
+
+
+def statuses_of(store: TableEventStore) -> list[str | None]:
+    return [e.data.get("phase") or e.data.get("status") for e in store.read("run-1", 0, 100)]
