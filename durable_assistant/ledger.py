@@ -12,11 +12,14 @@ Layout (one table, `LEDGER_TABLE_NAME`):
   backend, created_at, deleted and deleted_at. One partition per instance makes
   `objects_of` a single-partition query.
 - intent rows: in the instance's partition, RowKey = `intent:<attempt>`: a create
-  about to be sent, settled when its reply came (see `objects.CreateIntent`).
-- index rows: PartitionKey = `~` + the object's RowKey, RowKey = `owner`, holding the
-  instance id. `mark_deleted(kind, id)` is not told the instance, and the index turns
-  it into two point reads instead of a scan of the whole table. Index rows have no
-  `deleted` field, so the purge's `deleted eq false` query never sees them.
+  about to be sent, settled when its reply came (see `objects.CreateIntent`). The
+  first attempt at a create is keyed by its purpose, so writing it tells whether an
+  earlier attempt exists without reading.
+
+Every write of a run names its keys and stays in the run's partition, so it is one
+request (a batch) and needs no read first: intents before creates, objects with the
+settling of their intents, teardown's marks. Reads happen only when a write was
+refused because an earlier attempt left rows behind.
 
 Auth: a connection string locally (Azurite), managed identity in Azure (account name
 or table service URI plus the app's credential from `clients`). Nothing is read or connected at
@@ -34,7 +37,7 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from durable_assistant.clients import build_credential
 from durable_assistant.model import Backend
@@ -45,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 INDEX_PREFIX = "~"
 INDEX_ROW_KEY = "owner"
+"""Keys of the per-object index rows earlier versions wrote (the prune removes them)."""
 INTENT_PREFIX = "intent:"
 """RowKey prefix of create intents, beside the instance's object rows (no object kind
 is spelled `intent`, and intent rows have no `deleted` field, so the purge's object
@@ -127,9 +131,10 @@ def _to_intent(entity: Mapping[str, Any]) -> CreateIntent:
 class TableLedger:
     """`ObjectRecorder` on Azure Table storage, plus the queries the purge needs.
 
-    Every write is idempotent: `record` keeps the first write of an object (so a
-    retried record never revives a deleted one), `mark_deleted` keeps the first
-    deletion time and ignores unknown ids. Thread-safe; one instance per process.
+    Every write is idempotent or refused as a whole: `record` keeps the first write
+    of an object (so a retried record never revives a deleted one), intents and
+    teardown's marks are refused when their keys say an earlier attempt was there.
+    Thread-safe; one instance per process.
     """
 
     def __init__(self, table: TableClient, *, clock: Callable[[], datetime] = _utcnow) -> None:
@@ -185,60 +190,41 @@ class TableLedger:
 
     def record(self, obj: CreatedObject) -> None:
         """Write an object down; a second record of the same kind + id changes nothing."""
+        self.record_all([obj])
+
+    def record_all(
+        self, objects: Sequence[CreatedObject], settled: Sequence[CreateIntent] = ()
+    ) -> None:
+        """Write objects of one instance down and settle the intents that made them, in
+        one batch; an object already on record keeps its row (then one write each)."""
         self.ensure_table()
-        row_key = object_row_key(obj.kind, obj.object_id)
-        # Index first: an object row then always has its index row.
-        self._create_once(
-            {
-                "PartitionKey": INDEX_PREFIX + row_key,
-                "RowKey": INDEX_ROW_KEY,
-                "instance_id": obj.instance_id,
-            }
-        )
-        entity: dict[str, Any] = {
-            "PartitionKey": table_key(obj.instance_id),
-            "RowKey": row_key,
-            "kind": obj.kind.value,
-            "object_id": obj.object_id,
-            "instance_id": obj.instance_id,
-            "backend": obj.backend.value,
-            "created_at": _as_utc(obj.created_at),
-            "deleted": obj.deleted,
-        }
-        if obj.deleted:
-            entity["deleted_at"] = self._clock()
-        self._create_once(entity)
-
-    def mark_deleted(self, kind: ObjectKind, object_id: str) -> None:
-        """Note that an object is gone; unknown ids and repeated calls are fine."""
-        self.ensure_table()
-        row_key = object_row_key(kind, object_id)
-        entity = self._find(row_key)
-        if entity is None:
-            logger.info("ledger has no %s %s to mark deleted", kind.value, object_id)
+        inserts: list[Any] = [("create", self._object_entity(obj)) for obj in objects]
+        merges: list[Any] = [
+            ("upsert", _settled_entity(i), {"mode": UpdateMode.MERGE}) for i in settled
+        ]
+        if self._transact([*inserts, *merges]):
             return
-        if entity.get("deleted"):
-            return
-        self._table.update_entity(
-            {
-                "PartitionKey": entity["PartitionKey"],
-                "RowKey": row_key,
-                "deleted": True,
-                "deleted_at": self._clock(),
-            },
-            mode=UpdateMode.MERGE,
-        )
+        for _, entity in inserts:  # one was on record already
+            self._create_once(entity)
+        for _, entity, options in merges:
+            self._table.upsert_entity(entity, **options)
 
-    def mark_deleted_of(self, instance_id: str, objects: Sequence[tuple[ObjectKind, str]]) -> None:
-        """Mark recorded, not yet deleted objects of one instance deleted, in one request.
-
-        Their rows share the instance's partition and their keys are known, so this is
-        one batch of merges with no reads (a batch holds at most 100 operations).
-        """
+    def mark_deleted_of(
+        self,
+        instance_id: str,
+        objects: Sequence[tuple[ObjectKind, str]],
+        closing: CreateIntent | None = None,
+    ) -> bool:
+        """Mark recorded objects of one instance deleted, and close the next create, in
+        one batch with no reads (the keys are known); False, with nothing written,
+        when an object is not on record or the closing intent's key is taken."""
         self.ensure_table()
         partition = table_key(instance_id)
         now = self._clock()
-        operations: list[Any] = [
+        operations: list[Any] = []
+        if closing is not None:  # first, so a refusal comes before any mark
+            operations.append(("create", _intent_entity(closing.settled_with(None))))
+        operations += [
             (
                 "update",
                 {
@@ -251,40 +237,26 @@ class TableLedger:
             )
             for kind, object_id in objects
         ]
+        # More than 100 operations take several batches, each all or nothing.
         for start in range(0, len(operations), BATCH_LIMIT):
-            self._table.submit_transaction(operations[start : start + BATCH_LIMIT])
+            if not self._transact(operations[start : start + BATCH_LIMIT]):
+                return False
+        return True
 
     def objects_of(self, instance_id: str) -> list[CreatedObject]:
         """Every object an instance created, deleted ones included."""
         return [_to_object(e) for e in self._partition(instance_id) if not _is_intent(e)]
 
-    def record_intent(self, intent: CreateIntent) -> None:
-        """Write a create's intent down (in the instance's partition) before it is sent."""
+    def record_intents(self, intents: Sequence[CreateIntent]) -> bool:
+        """Write creates' intents down (in the instance's partition, one batch) before
+        they are sent; False, with nothing written, when one's key is taken."""
         self.ensure_table()
-        self._create_once(
-            {
-                "PartitionKey": table_key(intent.instance_id),
-                "RowKey": INTENT_PREFIX + intent.attempt,
-                "purpose": intent.purpose,
-                "kind": intent.kind.value,
-                "backend": intent.backend.value,
-                "instance_id": intent.instance_id,
-                "attempt": intent.attempt,
-                "started_at": _as_utc(intent.started_at),
-                "settled": False,
-            }
-        )
+        return self._transact([("create", _intent_entity(i)) for i in intents])
 
     def settle_intent(self, intent: CreateIntent, object_id: str | None) -> None:
         """Note a create's outcome: the object it made, or None when it made nothing."""
         self.ensure_table()
-        entity: dict[str, Any] = {
-            "PartitionKey": table_key(intent.instance_id),
-            "RowKey": INTENT_PREFIX + intent.attempt,
-            "settled": True,
-        }
-        if object_id is not None:
-            entity["object_id"] = object_id
+        entity = _settled_entity(intent.settled_with(object_id))
         self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
 
     def intents_of(self, instance_id: str) -> list[CreateIntent]:
@@ -303,6 +275,21 @@ class TableLedger:
             "PartitionKey eq @pk", parameters={"pk": table_key(instance_id)}
         )
         return [dict(e) for e in entities]
+
+    def _object_entity(self, obj: CreatedObject) -> dict[str, Any]:
+        entity: dict[str, Any] = {
+            "PartitionKey": table_key(obj.instance_id),
+            "RowKey": object_row_key(obj.kind, obj.object_id),
+            "kind": obj.kind.value,
+            "object_id": obj.object_id,
+            "instance_id": obj.instance_id,
+            "backend": obj.backend.value,
+            "created_at": _as_utc(obj.created_at),
+            "deleted": obj.deleted,
+        }
+        if obj.deleted:
+            entity["deleted_at"] = self._clock()
+        return entity
 
     # --- queries for the purge -------------------------------------------------------
 
@@ -339,6 +326,7 @@ class TableLedger:
         keys = [(str(e["PartitionKey"]), str(e["RowKey"])) for e in doomed]
         for partition_key, row_key in keys:
             self._table.delete_entity(partition_key, row_key)  # a missing row is no error
+            # Tables written by earlier versions hold an index row per object.
             self._table.delete_entity(INDEX_PREFIX + row_key, INDEX_ROW_KEY)
         old_intents = self._table.query_entities(
             "started_at lt @before",
@@ -359,13 +347,67 @@ class TableLedger:
         with contextlib.suppress(ResourceExistsError):
             self._table.create_entity(entity)
 
-    def _find(self, row_key: str) -> dict[str, Any] | None:
-        """The object row with this RowKey, found through its index row."""
+    def _transact(self, operations: list[Any]) -> bool:
+        """One batch of one partition's operations; False when the service refused it
+        because a row to create exists or a row to update does not (nothing written)."""
+        if not operations:
+            return True
+        if len(operations) == 1:  # the same outcome, as a plain request
+            return self._single(operations[0])
         try:
-            index = self._table.get_entity(INDEX_PREFIX + row_key, INDEX_ROW_KEY)
-            return dict(self._table.get_entity(table_key(str(index["instance_id"])), row_key))
-        except ResourceNotFoundError:
-            return None
+            self._table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code in _REFUSED:
+                return False
+            raise
+        return True
+
+    def _single(self, operation: Any) -> bool:
+        verb, entity, *options = operation
+        try:
+            if verb == "create":
+                self._table.create_entity(entity)
+            elif verb == "update":
+                self._table.update_entity(entity, **(options[0] if options else {}))
+            else:
+                self._table.upsert_entity(entity, **(options[0] if options else {}))
+        except (ResourceExistsError, ResourceNotFoundError):
+            return False
+        return True
+
+
+_REFUSED = frozenset({404, 409})
+"""A batch the service refused as a whole: a row to create exists (409) or a row to
+update is missing (404)."""
+
+
+def _intent_entity(intent: CreateIntent) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": table_key(intent.instance_id),
+        "RowKey": INTENT_PREFIX + table_key(intent.attempt),
+        "purpose": intent.purpose,
+        "kind": intent.kind.value,
+        "backend": intent.backend.value,
+        "instance_id": intent.instance_id,
+        "attempt": intent.attempt,
+        "started_at": _as_utc(intent.started_at),
+        "settled": intent.settled,
+    }
+    if intent.object_id is not None:
+        entity["object_id"] = intent.object_id
+    return entity
+
+
+def _settled_entity(intent: CreateIntent) -> dict[str, Any]:
+    """The merge that settles an intent (with its object id when it made one)."""
+    entity: dict[str, Any] = {
+        "PartitionKey": table_key(intent.instance_id),
+        "RowKey": INTENT_PREFIX + table_key(intent.attempt),
+        "settled": True,
+    }
+    if intent.object_id is not None:
+        entity["object_id"] = intent.object_id
+    return entity
 
 
 def table_service_endpoint(settings: Settings) -> str | None:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from pydantic import Field
 
@@ -68,7 +68,7 @@ class CreateIntent(Model):
     def new(
         cls, instance_id: str, purpose: str, kind: ObjectKind, backend: Backend
     ) -> CreateIntent:
-        """An intent for one attempt, stamped now."""
+        """An intent for a later attempt, stamped now (its key is new every time)."""
         return cls(
             instance_id=instance_id,
             attempt=uuid.uuid4().hex,
@@ -78,22 +78,72 @@ class CreateIntent(Model):
             started_at=datetime.now(UTC),
         )
 
+    @classmethod
+    def first(
+        cls, instance_id: str, purpose: str, kind: ObjectKind, backend: Backend
+    ) -> CreateIntent:
+        """The intent of the first attempt at `purpose`, stamped now.
+
+        Its key is the purpose itself, so writing it fails when an earlier attempt
+        (or a teardown, see `ObjectRecorder.mark_deleted_of`) got there first: only
+        then is there anything to find again, and only then does the backend read.
+        """
+        return cls(
+            instance_id=instance_id,
+            attempt=purpose,
+            purpose=purpose,
+            kind=kind,
+            backend=backend,
+            started_at=datetime.now(UTC),
+        )
+
+    def settled_with(self, object_id: str | None) -> CreateIntent:
+        """This intent with its outcome known: the object it made, or None."""
+        return self.model_copy(update={"object_id": object_id, "settled": True})
+
 
 class ObjectRecorder(Protocol):
-    """Where created objects are written down, so nothing is ever lost track of."""
+    """Where created objects are written down, so nothing is ever lost track of.
+
+    A run's rows share one partition (its instance), so each method is one write or
+    one read: a run's bookkeeping costs a few requests, not one per row.
+    """
 
     def record(self, obj: CreatedObject) -> None:
         """Remember an object (idempotent on kind + id)."""
 
-    def mark_deleted(self, kind: ObjectKind, object_id: str) -> None:
-        """Note that an object is gone (idempotent; unknown ids are fine)."""
+    def record_all(
+        self, objects: Sequence[CreatedObject], settled: Sequence[CreateIntent] = ()
+    ) -> None:
+        """Remember objects of one instance and settle the intents that made them
+        (`CreateIntent.settled_with`), at once; an object already known keeps its row."""
+
+    def mark_deleted_of(
+        self,
+        instance_id: str,
+        objects: Sequence[tuple[ObjectKind, str]],
+        closing: CreateIntent | None = None,
+    ) -> bool:
+        """Mark recorded objects of one instance deleted and, with `closing` (the first
+        intent of the create that would come next), close that create, all at once.
+
+        False, and nothing written, when one of the objects is not on record or the
+        closing intent's key is taken (an attempt at that create was made): the
+        caller then reads what is on record.
+        """
+        ...
 
     def objects_of(self, instance_id: str) -> list[CreatedObject]:
         """Every object an instance created, deleted ones included."""
         ...
 
-    def record_intent(self, intent: CreateIntent) -> None:
-        """Write down a create before it is sent."""
+    def record_intents(self, intents: Sequence[CreateIntent]) -> bool:
+        """Write down creates of one instance before they are sent, at once.
+
+        False, and nothing written, when one of their keys is taken: an earlier
+        attempt (see `CreateIntent.first`) made them, or tried to.
+        """
+        ...
 
     def settle_intent(self, intent: CreateIntent, object_id: str | None) -> None:
         """Note that a create's outcome is known: its object, or None for nothing made."""
@@ -103,49 +153,60 @@ class ObjectRecorder(Protocol):
         ...
 
 
-@runtime_checkable
-class BatchDeletes(Protocol):
-    """A recorder that marks several objects of one instance deleted in one write."""
-
-    def mark_deleted_of(self, instance_id: str, objects: Sequence[tuple[ObjectKind, str]]) -> None:
-        """Note that these recorded, not yet deleted objects of the instance are gone."""
-
-
 class MemoryRecorder:
     """An in-process recorder: for tests and for runs without a storage account."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._objects: dict[tuple[ObjectKind, str], CreatedObject] = {}
-        self._intents: dict[str, CreateIntent] = {}
+        self._objects: dict[tuple[str, ObjectKind, str], CreatedObject] = {}
+        self._intents: dict[tuple[str, str], CreateIntent] = {}
 
     def record(self, obj: CreatedObject) -> None:
-        with self._lock:
-            self._objects.setdefault((obj.kind, obj.object_id), obj)
+        self.record_all([obj])
 
-    def mark_deleted(self, kind: ObjectKind, object_id: str) -> None:
+    def record_all(
+        self, objects: Sequence[CreatedObject], settled: Sequence[CreateIntent] = ()
+    ) -> None:
         with self._lock:
-            obj = self._objects.get((kind, object_id))
-            if obj is not None:
-                self._objects[(kind, object_id)] = obj.model_copy(update={"deleted": True})
+            for obj in objects:
+                self._objects.setdefault((obj.instance_id, obj.kind, obj.object_id), obj)
+            for intent in settled:
+                self._intents[(intent.instance_id, intent.attempt)] = intent
 
-    def mark_deleted_of(self, instance_id: str, objects: Sequence[tuple[ObjectKind, str]]) -> None:
-        for kind, object_id in objects:
-            self.mark_deleted(kind, object_id)
+    def mark_deleted_of(
+        self,
+        instance_id: str,
+        objects: Sequence[tuple[ObjectKind, str]],
+        closing: CreateIntent | None = None,
+    ) -> bool:
+        keys = [(instance_id, kind, object_id) for kind, object_id in objects]
+        with self._lock:
+            if any(key not in self._objects for key in keys):
+                return False
+            if closing is not None:
+                closing_key = (closing.instance_id, closing.attempt)
+                if closing_key in self._intents:
+                    return False
+                self._intents[closing_key] = closing.settled_with(None)
+            for key in keys:
+                self._objects[key] = self._objects[key].model_copy(update={"deleted": True})
+        return True
 
     def objects_of(self, instance_id: str) -> list[CreatedObject]:
         with self._lock:
             return [o for o in self._objects.values() if o.instance_id == instance_id]
 
-    def record_intent(self, intent: CreateIntent) -> None:
+    def record_intents(self, intents: Sequence[CreateIntent]) -> bool:
+        keys = [(i.instance_id, i.attempt) for i in intents]
         with self._lock:
-            self._intents.setdefault(intent.attempt, intent)
+            if any(key in self._intents for key in keys):
+                return False
+            self._intents.update(zip(keys, intents, strict=True))
+        return True
 
     def settle_intent(self, intent: CreateIntent, object_id: str | None) -> None:
         with self._lock:
-            self._intents[intent.attempt] = intent.model_copy(
-                update={"object_id": object_id, "settled": True}
-            )
+            self._intents[(intent.instance_id, intent.attempt)] = intent.settled_with(object_id)
 
     def intents_of(self, instance_id: str) -> list[CreateIntent]:
         with self._lock:

@@ -82,8 +82,9 @@ class PurgeLedger(Protocol):
         """Every object not marked deleted, all pages."""
         ...
 
-    def mark_deleted(self, kind: ObjectKind, object_id: str) -> None:
-        """Note that an object is gone (idempotent)."""
+    def mark_deleted_of(self, instance_id: str, objects: Sequence[tuple[ObjectKind, str]]) -> bool:
+        """Mark recorded objects of one instance deleted; False when one is not on record."""
+        ...
 
     def prune(self, deleted_before: datetime) -> int:
         """Drop rows of objects deleted before a time; how many."""
@@ -250,7 +251,7 @@ def _delete(
     if ledger is None:
         return
     try:
-        ledger.mark_deleted(obj.kind, obj.object_id)
+        ledger.mark_deleted_of(obj.instance_id, [(obj.kind, obj.object_id)])
     except Exception:
         # Gone on the server; the next run finds it already gone and marks it then.
         tally.failed += 1
@@ -264,8 +265,13 @@ def _purge_ledger_objects(
     deleter: ObjectDeleter,
     policy: PurgePolicy,
     now: datetime,
+    kept_assistants: dict[str, str],
 ) -> PurgeCounts:
-    """Step 1: delete the ledger's live objects whose orchestration is over or gone."""
+    """Step 1: delete the ledger's live objects whose orchestration is over or gone.
+
+    Fills `kept_assistants` (id → the instance it is recorded under) with the live
+    assistants it keeps, so step 2 can mark one it deletes where its row is.
+    """
     tally = _Tally()
     cutoff = now - policy.object_ttl
     try:
@@ -274,7 +280,10 @@ def _purge_ledger_objects(
             verdict = _verdict(statuses.of(obj.instance_id), obj.created_at < cutoff)
             if verdict is _Verdict.DELETE:
                 _delete(obj, deleter, ledger, tally)
-            elif verdict is _Verdict.KEEP:
+                continue
+            if obj.kind is ObjectKind.ASSISTANT:
+                kept_assistants[obj.object_id] = obj.instance_id
+            if verdict is _Verdict.KEEP:
                 tally.skipped += 1
             else:
                 tally.failed += 1
@@ -292,9 +301,10 @@ def _purge_tagged_assistants(
     ledger: PurgeLedger | None,
     policy: PurgePolicy,
     now: datetime,
+    recorded_under: dict[str, str],
 ) -> PurgeCounts:
     """Step 2: delete this app's assistants whose owner is over (or unknown and the
-    assistant older than the TTL)."""
+    assistant older than the TTL). `recorded_under`: step 1's kept assistants."""
     tally = _Tally()
     cutoff = now - policy.object_ttl
     ours: list[ListedAssistant] = []
@@ -324,7 +334,7 @@ def _purge_tagged_assistants(
         obj = CreatedObject(
             kind=ObjectKind.ASSISTANT,
             object_id=assistant.assistant_id,
-            instance_id=instance_id,
+            instance_id=recorded_under.get(assistant.assistant_id, instance_id),
             backend=Backend.ASSISTANTS,
             created_at=assistant.created_at,
         )
@@ -366,14 +376,26 @@ def purge_leftovers(
         raise ValueError("now must be timezone-aware")
     statuses = _Statuses(orchestrations)
     ledger_counts = PurgeCounts()
+    kept_assistants: dict[str, str] = {}
     if ledger is not None:
         ledger_counts = _purge_ledger_objects(
-            ledger, statuses, deleter=deleter, policy=policy, now=now
+            ledger,
+            statuses,
+            deleter=deleter,
+            policy=policy,
+            now=now,
+            kept_assistants=kept_assistants,
         )
     assistant_counts = PurgeCounts()
     if assistants is not None:
         assistant_counts = _purge_tagged_assistants(
-            assistants, statuses, deleter=deleter, ledger=ledger, policy=policy, now=now
+            assistants,
+            statuses,
+            deleter=deleter,
+            ledger=ledger,
+            policy=policy,
+            now=now,
+            recorded_under=kept_assistants,
         )
 
     history_purged = pruned = cleanup_failed = 0

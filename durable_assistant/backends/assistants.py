@@ -17,17 +17,21 @@ import logging
 from collections.abc import Mapping
 
 from openai import BadRequestError, OpenAI, RateLimitError, Stream
-from openai.types.beta import AssistantStreamEvent, FunctionToolParam
+from openai.resources.beta import Beta
+from openai.types.beta import Assistant, AssistantStreamEvent, FunctionToolParam, Thread
 from openai.types.beta.thread_create_params import Message as ThreadMessage
 from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
 
 from durable_assistant.backends.base import (
+    claim,
+    claim_again,
     delete_all,
     distinct_calls,
     guarded,
     open_intents,
     poll_after_ms,
+    record_all_created,
     record_created,
     sent_once,
     settle,
@@ -49,6 +53,7 @@ from durable_assistant.model import (
     MAX_ANSWER_CHARS,
     Backend,
     RunHandle,
+    RunPlan,
     RunState,
     RunStatus,
     StartInput,
@@ -104,44 +109,11 @@ class AssistantsBackend:
         beta = without_sdk_retries(self._client).beta  # creates: see `sent_once`
         try:
             with model_errors("starting an Assistants run"):
-                handle = self._adopt_recorded(handle)
-                if handle.assistant_id is None:
-                    assistant_id = self._assistant_of_a_lost_reply(instance_id)
-                    if assistant_id is None:
-                        tools = [function_tool(d) for d in self._registry.definitions(plan.tools)]
-                        intent = self._intent(instance_id, ObjectKind.ASSISTANT)
-                        assistant = sent_once(
-                            self._recorder,
-                            intent,
-                            lambda: beta.assistants.create(
-                                model=plan.model,
-                                name=f"durable-assistant {instance_id}"[:256],
-                                instructions=plan.instructions,
-                                tools=tools,
-                                metadata=tags,
-                            ),
-                        )
-                        assistant_id = assistant.id
-                        self._record(ObjectKind.ASSISTANT, assistant_id, instance_id, intent)
-                    handle = handle.model_copy(
-                        update={"assistant_id": assistant_id, "created_assistant": True}
-                    )
+                fresh = False
                 if handle.thread_id is None:
-                    warn_if_lost(self._recorder, instance_id, ObjectKind.THREAD.value)
-                    intent = self._intent(instance_id, ObjectKind.THREAD)
-                    message: ThreadMessage = {
-                        "role": "user",
-                        "content": plan.question,
-                        "metadata": tags,
-                    }
-                    thread = sent_once(
-                        self._recorder,
-                        intent,
-                        lambda: beta.threads.create(messages=[message], metadata=tags),
-                    )
-                    self._record(ObjectKind.THREAD, thread.id, instance_id, intent)
-                    handle = handle.model_copy(update={"thread_id": thread.id})
-                if handle.run_id is None:
+                    handle, fresh = self._create_objects(handle, plan, beta)
+                # A thread made just now has no run; one an earlier attempt made may.
+                if handle.run_id is None and not fresh:
                     handle = self._run_of_an_earlier_attempt(handle)
                 if handle.run_id is not None:
                     return self._poll(handle)
@@ -166,6 +138,103 @@ class AssistantsBackend:
                 return Step(handle=handle, state=self._state(handle, run, raw.headers))
         except RateLimitError as error:
             return Step(handle=handle, state=throttled_state(error))
+
+    def _create_objects(
+        self, handle: RunHandle, plan: RunPlan, beta: Beta
+    ) -> tuple[RunHandle, bool]:
+        """The handle with the assistant (unless it has one) and the thread; True when
+        this attempt was the first, so nothing of an earlier one needed finding.
+
+        The first attempt claims both creates in one write and records both objects
+        in one more; only when an earlier attempt claimed them first is the ledger read
+        (to adopt what it made) and each create claimed on its own.
+        """
+        instance_id = handle.instance_id
+        kinds = [ObjectKind.THREAD]
+        if handle.assistant_id is None:
+            kinds.insert(0, ObjectKind.ASSISTANT)
+        intents = {kind: self._intent(instance_id, kind) for kind in kinds}
+        if not claim(self._recorder, list(intents.values())):
+            return self._create_objects_again(handle, plan, beta), False
+        made: list[tuple[ObjectKind, str, CreateIntent | None]] = []
+        thread_sent = False
+        try:
+            if handle.assistant_id is None:
+                assistant = sent_once(
+                    self._recorder,
+                    intents[ObjectKind.ASSISTANT],
+                    lambda: self._create_assistant(beta, plan, instance_id),
+                )
+                made.append((ObjectKind.ASSISTANT, assistant.id, intents[ObjectKind.ASSISTANT]))
+            thread_sent = True
+            thread = sent_once(
+                self._recorder,
+                intents[ObjectKind.THREAD],
+                lambda: self._create_thread(beta, plan, instance_id),
+            )
+            made.append((ObjectKind.THREAD, thread.id, intents[ObjectKind.THREAD]))
+        except Exception:
+            if not thread_sent:
+                settle(self._recorder, intents[ObjectKind.THREAD], None)
+            self._record_all(made, instance_id)
+            raise
+        self._record_all(made, instance_id)
+        return self._with_objects(handle, made), True
+
+    def _create_objects_again(self, handle: RunHandle, plan: RunPlan, beta: Beta) -> RunHandle:
+        """After an earlier attempt: adopt what it recorded or made, create the rest."""
+        instance_id = handle.instance_id
+        handle = self._adopt_recorded(handle)
+        if handle.assistant_id is None:
+            assistant_id = self._assistant_of_a_lost_reply(instance_id)
+            if assistant_id is None:
+                intent = self._intent_again(instance_id, ObjectKind.ASSISTANT)
+                assistant = sent_once(
+                    self._recorder, intent, lambda: self._create_assistant(beta, plan, instance_id)
+                )
+                assistant_id = assistant.id
+                self._record(ObjectKind.ASSISTANT, assistant_id, instance_id, intent)
+            handle = handle.model_copy(
+                update={"assistant_id": assistant_id, "created_assistant": True}
+            )
+        if handle.thread_id is None:
+            warn_if_lost(self._recorder, instance_id, ObjectKind.THREAD.value)
+            intent = self._intent_again(instance_id, ObjectKind.THREAD)
+            thread = sent_once(
+                self._recorder, intent, lambda: self._create_thread(beta, plan, instance_id)
+            )
+            self._record(ObjectKind.THREAD, thread.id, instance_id, intent)
+            handle = handle.model_copy(update={"thread_id": thread.id})
+        return handle
+
+    def _create_assistant(self, beta: Beta, plan: RunPlan, instance_id: str) -> Assistant:
+        tools = [function_tool(d) for d in self._registry.definitions(plan.tools)]
+        return beta.assistants.create(
+            model=plan.model,
+            name=f"durable-assistant {instance_id}"[:256],
+            instructions=plan.instructions,
+            tools=tools,
+            metadata=tags_for(instance_id),
+        )
+
+    def _create_thread(self, beta: Beta, plan: RunPlan, instance_id: str) -> Thread:
+        """The thread with the question as its first message (one call, so a retry
+        never posts the question twice)."""
+        tags = tags_for(instance_id)
+        message: ThreadMessage = {"role": "user", "content": plan.question, "metadata": tags}
+        return beta.threads.create(messages=[message], metadata=tags)
+
+    @staticmethod
+    def _with_objects(
+        handle: RunHandle, made: list[tuple[ObjectKind, str, CreateIntent | None]]
+    ) -> RunHandle:
+        update: dict[str, object] = {}
+        for kind, object_id, _ in made:
+            if kind is ObjectKind.ASSISTANT:
+                update.update(assistant_id=object_id, created_assistant=True)
+            else:
+                update["thread_id"] = object_id
+        return handle.model_copy(update=update)
 
     def _adopt_recorded(self, handle: RunHandle) -> RunHandle:
         """The handle with the assistant and thread an earlier attempt created and
@@ -222,7 +291,12 @@ class AssistantsBackend:
         return handle.model_copy(update={"run_id": runs.data[0].id})
 
     def _intent(self, instance_id: str, kind: ObjectKind) -> CreateIntent:
-        return CreateIntent.new(instance_id, kind.value, kind, self.backend)
+        return CreateIntent.first(instance_id, kind.value, kind, self.backend)
+
+    def _intent_again(self, instance_id: str, kind: ObjectKind) -> CreateIntent:
+        intent = CreateIntent.new(instance_id, kind.value, kind, self.backend)
+        claim_again(self._recorder, intent)
+        return intent
 
     def poll(self, handle: RunHandle) -> Step:
         return guarded("polling the run", handle, lambda: self._poll(handle))
@@ -245,7 +319,10 @@ class AssistantsBackend:
             ours.append((ObjectKind.THREAD, handle.thread_id))
         if handle.assistant_id and handle.created_assistant:
             ours.append((ObjectKind.ASSISTANT, handle.assistant_id))
-        return delete_all(self._client, self._recorder, handle, ours, KINDS)
+        # Without a thread the start may have made objects the handle never got: every
+        # start attempt claims the thread's create, which teardown closes or finds taken.
+        closing = None if handle.thread_id else self._intent(handle.instance_id, ObjectKind.THREAD)
+        return delete_all(self._client, self._recorder, handle, ours, KINDS, closing=closing)
 
     # -- operations, inside `_guard` --
 
@@ -402,6 +479,14 @@ class AssistantsBackend:
         if any(step.type == "tool_calls" for step in steps.data):
             return TOOL_OUTPUT
         return QUESTION
+
+    def _record_all(
+        self, made: list[tuple[ObjectKind, str, CreateIntent | None]], instance_id: str
+    ) -> None:
+        if made:
+            record_all_created(
+                self._client, self._recorder, made, instance_id=instance_id, backend=self.backend
+            )
 
     def _record(
         self,

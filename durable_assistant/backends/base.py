@@ -15,7 +15,7 @@ ends it), so the orchestration adds up the usage of the steps it acts on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -39,7 +39,6 @@ from durable_assistant.objects import (
     APP_TAG_KEY,
     APP_TAG_VALUE,
     INSTANCE_TAG_KEY,
-    BatchDeletes,
     CreatedObject,
     CreateIntent,
     ObjectKind,
@@ -131,20 +130,34 @@ T = TypeVar("T")
 
 
 def sent_once(recorder: ObjectRecorder, intent: CreateIntent, create: Callable[[], T]) -> T:
-    """Send one create with its intent written down first, and never again by the SDK.
+    """Send one create whose intent is written down (`claim`), never again by the SDK.
 
     (The caller passes a client without SDK retries: a retry after a lost reply
     would make a second object nobody knows of.) When the create fails in a way that
     surely made nothing, the intent is settled; otherwise it stays open, so the next
     attempt knows an object may exist.
     """
-    recorder.record_intent(intent)
     try:
         return create()
     except Exception as error:
         if surely_not_created(error):
             settle(recorder, intent, None)
         raise
+
+
+def claim(recorder: ObjectRecorder, intents: Sequence[CreateIntent]) -> bool:
+    """Write the intents of creates about to be sent, in one write.
+
+    False, with nothing written, when an earlier attempt claimed them (first intents,
+    see `CreateIntent.first`): the caller then reads what it left and claims anew.
+    """
+    return recorder.record_intents(intents)
+
+
+def claim_again(recorder: ObjectRecorder, intent: CreateIntent) -> None:
+    """Write the intent of a later attempt (its key is new, so it is never refused)."""
+    if not recorder.record_intents([intent]):
+        raise RuntimeError(f"the intent {intent.attempt} of {intent.instance_id} exists")
 
 
 def surely_not_created(error: BaseException) -> bool:
@@ -197,35 +210,53 @@ def record_created(
     backend: Backend,
     intent: CreateIntent | None = None,
 ) -> None:
-    """Write an object down as soon as it exists, before anything else can fail.
-
-    If it cannot be written down (storage unavailable), nobody would ever know of it:
-    the activity's retry creates another. So it is deleted again, at once, and the
-    write's error raised, which fails the attempt for its retry.
-    """
-    obj = CreatedObject(
-        kind=kind,
-        object_id=object_id,
-        instance_id=instance_id,
-        backend=backend,
-        created_at=datetime.now(UTC),
+    """Write an object down as soon as it exists, before anything else can fail."""
+    record_all_created(
+        client, recorder, [(kind, object_id, intent)], instance_id=instance_id, backend=backend
     )
-    try:
-        recorder.record(obj)
-    except Exception:
-        run_log(logger, instance_id).warning(
-            "could not record %s %s; deleting it again", kind.value, object_id
+
+
+def record_all_created(
+    client: OpenAI,
+    recorder: ObjectRecorder,
+    made: Sequence[tuple[ObjectKind, str, CreateIntent | None]],
+    *,
+    instance_id: str,
+    backend: Backend,
+) -> None:
+    """Write objects down with the settling of their intents, in one write.
+
+    If they cannot be written down (storage unavailable), nobody would ever know of
+    them: the activity's retry creates others. So they are deleted again, at once,
+    and the write's error raised, which fails the attempt for its retry.
+    """
+    now = datetime.now(UTC)
+    objects = [
+        CreatedObject(
+            kind=kind, object_id=object_id, instance_id=instance_id, backend=backend, created_at=now
         )
-        try:
-            delete_object(client, obj)
-        except Exception as error:
-            run_log(logger, instance_id).error(
-                "%s %s is neither recorded nor deleted: %s", kind.value, object_id, error
+        for kind, object_id, _ in made
+    ]
+    settled = [intent.settled_with(oid) for _, oid, intent in made if intent is not None]
+    try:
+        recorder.record_all(objects, settled)
+    except Exception:
+        for obj in objects:
+            run_log(logger, instance_id).warning(
+                "could not record %s %s; deleting it again", obj.kind.value, obj.object_id
             )
+            try:
+                delete_object(client, obj)
+            except Exception as error:
+                run_log(logger, instance_id).error(
+                    "%s %s is neither recorded nor deleted: %s",
+                    obj.kind.value,
+                    obj.object_id,
+                    error,
+                )
         raise
-    if intent is not None:
-        settle(recorder, intent, object_id)
-    run_log(logger, instance_id).info("created %s %s", kind.value, object_id)
+    for obj in objects:
+        run_log(logger, instance_id).info("created %s %s", obj.kind.value, obj.object_id)
 
 
 def delete_all(
@@ -234,75 +265,79 @@ def delete_all(
     handle: RunHandle,
     from_handle: Iterable[tuple[ObjectKind, str]],
     kinds: frozenset[ObjectKind],
+    *,
+    closing: CreateIntent | None,
 ) -> TeardownReport:
     """Delete the handle's objects and every live recorded one of `kinds`.
+
+    `closing` is the first intent of the create that would come after the handle's
+    objects (None when there is none). Marking the handle's objects deleted closes it
+    in the same write; that write is refused when an attempt at that create was made
+    or an object is not on record, and only then is the ledger read for objects the
+    handle does not know (an attempt whose result was lost made them).
 
     Never raises for one object: a failure is logged and listed in the report (the
     recorder keeps the object live, so the purge deletes it later).
     """
     instance_id = handle.instance_id
-    targets: dict[tuple[ObjectKind, str], CreatedObject] = {}
     now = datetime.now(UTC)
-    for kind, object_id in from_handle:
-        targets[(kind, object_id)] = CreatedObject(
+    targets = [
+        CreatedObject(
             kind=kind,
             object_id=object_id,
             instance_id=instance_id,
             backend=handle.backend,
             created_at=now,
         )
-    recorded_live: set[tuple[ObjectKind, str]] = set()
-    for obj in recorder.objects_of(instance_id):
-        if obj.kind in kinds and not obj.deleted:
-            targets.setdefault((obj.kind, obj.object_id), obj)
-            recorded_live.add((obj.kind, obj.object_id))
-
-    deleted: list[str] = []
-    gone: list[str] = []
-    failed: list[str] = []
-    done: list[tuple[ObjectKind, str]] = []
-    # Threads before the assistant that runs on them.
-    ordered = sorted(targets.values(), key=lambda o: _DELETE_ORDER[o.kind])
-    for obj in ordered:
-        try:
-            outcome = delete_object(client, obj)
-        except Exception as error:
-            failed.append(obj.object_id)
-            run_log(logger, instance_id).warning(
-                "could not delete %s %s: %s", obj.kind.value, obj.object_id, error
-            )
-            continue
-        done.append((obj.kind, obj.object_id))
-        (deleted if outcome == "deleted" else gone).append(obj.object_id)
-    _mark_deleted(recorder, instance_id, done, recorded_live)
+        for kind, object_id in dict.fromkeys(from_handle)
+    ]
+    report = _Deletions(client, instance_id)
+    done = report.delete(targets)
+    if not recorder.mark_deleted_of(instance_id, done, closing):
+        known = {(o.kind, o.object_id) for o in targets}
+        recorded_live = {
+            (o.kind, o.object_id): o
+            for o in recorder.objects_of(instance_id)
+            if o.kind in kinds and not o.deleted
+        }
+        done += report.delete([o for key, o in recorded_live.items() if key not in known])
+        to_mark = [key for key in done if key in recorded_live]
+        if to_mark and not recorder.mark_deleted_of(instance_id, to_mark):
+            run_log(logger, instance_id).warning("could not mark %d objects deleted", len(to_mark))
     run_log(logger, instance_id).info(
-        "teardown deleted %d, already gone %d, failed %d", len(deleted), len(gone), len(failed)
+        "teardown deleted %d, already gone %d, failed %d",
+        len(report.deleted),
+        len(report.gone),
+        len(report.failed),
     )
-    return TeardownReport(deleted=deleted, already_gone=gone, failed=failed)
+    return TeardownReport(deleted=report.deleted, already_gone=report.gone, failed=report.failed)
 
 
-def _mark_deleted(
-    recorder: ObjectRecorder,
-    instance_id: str,
-    objects: list[tuple[ObjectKind, str]],
-    recorded_live: set[tuple[ObjectKind, str]],
-) -> None:
-    """Note the deletions: the recorded live ones in one batch when the recorder can,
-    the rest (unrecorded, or already marked) one by one, which tolerates both."""
-    batch = [key for key in objects if key in recorded_live]
-    single = [key for key in objects if key not in recorded_live]
-    if batch and isinstance(recorder, BatchDeletes):
-        try:
-            recorder.mark_deleted_of(instance_id, batch)
-        except Exception as error:
-            run_log(logger, instance_id).warning(
-                "could not mark %d objects deleted at once (%s); one by one", len(batch), error
-            )
-            single += batch
-    else:
-        single += batch
-    for kind, object_id in single:
-        recorder.mark_deleted(kind, object_id)
+class _Deletions:
+    """The deletes of one teardown, threads before the assistant that runs on them."""
+
+    def __init__(self, client: OpenAI, instance_id: str) -> None:
+        self._client = client
+        self._instance_id = instance_id
+        self.deleted: list[str] = []
+        self.gone: list[str] = []
+        self.failed: list[str] = []
+
+    def delete(self, objects: Iterable[CreatedObject]) -> list[tuple[ObjectKind, str]]:
+        """Delete each object; the keys of those now gone."""
+        done: list[tuple[ObjectKind, str]] = []
+        for obj in sorted(objects, key=lambda o: _DELETE_ORDER[o.kind]):
+            try:
+                outcome = delete_object(self._client, obj)
+            except Exception as error:
+                self.failed.append(obj.object_id)
+                run_log(logger, self._instance_id).warning(
+                    "could not delete %s %s: %s", obj.kind.value, obj.object_id, error
+                )
+                continue
+            done.append((obj.kind, obj.object_id))
+            (self.deleted if outcome == "deleted" else self.gone).append(obj.object_id)
+        return done
 
 
 _DELETE_ORDER = {

@@ -34,6 +34,8 @@ from openai.types.responses import (
 )
 
 from durable_assistant.backends.base import (
+    claim,
+    claim_again,
     delete_all,
     distinct_calls,
     guarded,
@@ -116,11 +118,15 @@ class ResponsesBackend:
 
     def start(self, start: StartInput, follow: Follow = NO_FOLLOW) -> Step:
         handle = start.handle or RunHandle(backend=self.backend, instance_id=start.instance_id)
-        if handle.response_id is None:
-            handle = self._adopt_recorded(handle)
         if handle.response_id is not None:  # resumed after the first response exists
             return self.poll(handle)
-        warn_if_lost(self._recorder, handle.instance_id, START_PURPOSE)
+        intent = self._intent(handle.instance_id, START_PURPOSE)
+        if not claim(self._recorder, [intent]):  # an earlier attempt was here
+            handle = self._adopt_recorded(handle)
+            if handle.response_id is not None:
+                return self.poll(handle)
+            warn_if_lost(self._recorder, handle.instance_id, START_PURPOSE)
+            intent = self._intent_again(handle.instance_id, START_PURPOSE)
         plan = start.plan
         return guarded(
             "starting a response",
@@ -131,6 +137,7 @@ class ResponsesBackend:
                 instructions=plan.instructions,
                 request=plan.question,
                 tool_names=plan.tools,
+                intent=intent,
                 follow=follow,
             ),
         )
@@ -154,7 +161,18 @@ class ResponsesBackend:
     def teardown(self, handle: RunHandle) -> TeardownReport:
         ids = list(dict.fromkeys([*handle.response_ids, *filter(None, [handle.response_id])]))
         ours = [(ObjectKind.RESPONSE, response_id) for response_id in ids]
-        return delete_all(self._client, self._recorder, handle, ours, KINDS)
+        # The create that would come next: the answer to the newest response.
+        purpose = submit_purpose(handle.response_id) if handle.response_id else START_PURPOSE
+        closing = self._intent(handle.instance_id, purpose)
+        return delete_all(self._client, self._recorder, handle, ours, KINDS, closing=closing)
+
+    def _intent(self, instance_id: str, purpose: str) -> CreateIntent:
+        return CreateIntent.first(instance_id, purpose, ObjectKind.RESPONSE, self.backend)
+
+    def _intent_again(self, instance_id: str, purpose: str) -> CreateIntent:
+        intent = CreateIntent.new(instance_id, purpose, ObjectKind.RESPONSE, self.backend)
+        claim_again(self._recorder, intent)
+        return intent
 
     # -- operations, inside `guarded` --
 
@@ -166,14 +184,14 @@ class ResponsesBackend:
         instructions: str | None,
         request: str | ResponseInputParam,
         tool_names: list[str],
+        intent: CreateIntent,
         previous_response_id: str | None = None,
         follow: Follow = NO_FOLLOW,
     ) -> Step:
-        """Create one response of the chain and record it before anything else."""
+        """Create one response of the chain (its intent claimed) and record it before
+        anything else."""
         tools = [function_tool(d) for d in self._registry.definitions(tool_names)]
         turn = _Turn(model, instructions, tuple(tool_names))
-        purpose = submit_purpose(previous_response_id) if previous_response_id else START_PURPOSE
-        intent = CreateIntent.new(handle.instance_id, purpose, ObjectKind.RESPONSE, self.backend)
         client = without_sdk_retries(self._client)  # see `sent_once`
         try:
             if follow.enabled and self._background:
@@ -258,23 +276,30 @@ class ResponsesBackend:
         return self._poll(handle)  # it ended without its last event (cancelled)
 
     def _submit(self, handle: RunHandle, submit: SubmitInput, follow: Follow) -> Step:
-        earlier = self._answer_of_an_earlier_attempt(handle)
-        if earlier is not None:
-            run_log(logger, handle.instance_id).info(
-                "outputs for %s were already submitted (response %s)", handle.response_id, earlier
-            )
-            return self._poll(handle.with_response(earlier))
-        if open_intents(self._recorder, handle.instance_id, submit_purpose(handle.response_id)):
-            # An earlier attempt sent these outputs and its reply was lost: the turn it
-            # may have started cannot be found (responses cannot be listed), and sending
-            # them again would start, and bill, a second one.
-            run_log(logger, handle.instance_id).warning(
-                "outputs for %s may have been submitted already; not sending them again",
-                handle.response_id,
-            )
-            return Step(handle=handle, state=RunState(status=RunStatus.FAILED, reason=LOST_SUBMIT))
         previous_id = _response_id(handle)
+        purpose = submit_purpose(previous_id)
+        # Read what the answered response was asked with before claiming the submit:
+        # a claim that fails before the outputs are sent would block every retry.
         turn = _TURNS.get(previous_id) or self._turn_of(previous_id)
+        intent = self._intent(handle.instance_id, purpose)
+        if not claim(self._recorder, [intent]):  # an earlier attempt was here
+            earlier = self._answer_of_an_earlier_attempt(handle)
+            if earlier is not None:
+                run_log(logger, handle.instance_id).info(
+                    "outputs for %s were already submitted (response %s)", previous_id, earlier
+                )
+                return self._poll(handle.with_response(earlier))
+            if open_intents(self._recorder, handle.instance_id, purpose):
+                # An earlier attempt sent these outputs and its reply was lost: the turn
+                # it may have started cannot be found (responses cannot be listed), and
+                # sending them again would start, and bill, a second one.
+                run_log(logger, handle.instance_id).warning(
+                    "outputs for %s may have been submitted already; not sending them again",
+                    previous_id,
+                )
+                state = RunState(status=RunStatus.FAILED, reason=LOST_SUBMIT)
+                return Step(handle=handle, state=state)
+            intent = self._intent_again(handle.instance_id, purpose)
         outputs: ResponseInputParam = [
             {"type": "function_call_output", "call_id": r.call_id, "output": r.output}
             for r in submit.results
@@ -285,6 +310,7 @@ class ResponsesBackend:
             instructions=turn.instructions,
             request=outputs,
             tool_names=list(turn.tool_names),
+            intent=intent,
             previous_response_id=previous_id,
             follow=follow,
         )

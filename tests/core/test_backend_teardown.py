@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import openai
 import pytest
 
 from durable_assistant.ledger import TableLedger
 from durable_assistant.model import Backend, RunHandle, RunStatus
-from durable_assistant.objects import CreatedObject, MemoryRecorder, ObjectKind
+from durable_assistant.objects import CreatedObject, CreateIntent, MemoryRecorder, ObjectKind
 from emulator.testing import RunningEmulator
 from tests.support.backends import DEPLOYMENT, Harness, emulator_settings, make_harness
 
@@ -160,10 +161,12 @@ class StorageDownFor(MemoryRecorder):
         super().__init__()
         self.kind = kind
 
-    def record(self, obj: CreatedObject) -> None:
-        if obj.kind is self.kind:
+    def record_all(
+        self, objects: Sequence[CreatedObject], settled: Sequence[CreateIntent] = ()
+    ) -> None:
+        if any(obj.kind is self.kind for obj in objects):
             raise ConnectionError("table storage unavailable")
-        super().record(obj)
+        super().record_all(objects, settled)
 
 
 def test_an_object_that_cannot_be_recorded_is_deleted_again_and_the_start_fails(

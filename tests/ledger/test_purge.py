@@ -388,7 +388,9 @@ def test_a_broken_ledger_is_one_failure_and_the_other_steps_run() -> None:
             raise ConnectionError("table service unreachable")
             yield  # pragma: no cover
 
-        def mark_deleted(self, kind: ObjectKind, object_id: str) -> None:
+        def mark_deleted_of(
+            self, instance_id: str, objects: Sequence[tuple[ObjectKind, str]]
+        ) -> bool:
             raise ConnectionError("table service unreachable")
 
         def prune(self, deleted_before: datetime) -> int:

@@ -73,6 +73,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+def mark(
+    ledger: TableLedger, kind: ObjectKind, object_id: str, instance_id: str = "inst-1"
+) -> None:
+    """Mark one recorded object deleted, as teardown and the purge do."""
+    assert ledger.mark_deleted_of(instance_id, [(kind, object_id)])
+
+
 def settings(**values: str) -> Settings:
     """Settings with these values, by their app setting names."""
     return Settings(**values)  # type: ignore[arg-type]
@@ -98,29 +105,31 @@ def test_record_is_idempotent_and_never_revives_a_deleted_object(ledger: TableLe
     ledger.record(obj)
     assert ledger.objects_of("inst-1") == [obj]
 
-    ledger.mark_deleted(ObjectKind.THREAD, "thread_1")
+    mark(ledger, ObjectKind.THREAD, "thread_1")
     ledger.record(obj)  # e.g. a retried activity
 
     assert ledger.objects_of("inst-1") == [obj.model_copy(update={"deleted": True})]
 
 
-def test_mark_deleted_is_idempotent_keeps_first_time_and_ignores_unknown_ids(
-    azurite: str,
-) -> None:
-    times = iter([T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)])
+def test_marking_an_object_not_on_record_writes_nothing(azurite: str) -> None:
+    now = [T0 + timedelta(minutes=1)]
     table = TableClient.from_connection_string(azurite, "ledger" + uuid.uuid4().hex[:12])
-    ledger = TableLedger(table, clock=lambda: next(times))
+    ledger = TableLedger(table, clock=lambda: now[0])
     ledger.record(created("thread_1"))
 
-    ledger.mark_deleted(ObjectKind.THREAD, "thread_1")
-    ledger.mark_deleted(ObjectKind.THREAD, "thread_1")
-    ledger.mark_deleted(ObjectKind.THREAD, "thread_unknown")
-    ledger.mark_deleted(ObjectKind.ASSISTANT, "thread_1")  # same id, other kind: unknown
+    unknown = (ObjectKind.THREAD, "thread_unknown")
+    other_kind = (ObjectKind.ASSISTANT, "thread_1")  # same id, other kind: unknown
+    assert not ledger.mark_deleted_of("inst-1", [(ObjectKind.THREAD, "thread_1"), unknown])
+    assert not ledger.mark_deleted_of("inst-1", [other_kind, (ObjectKind.THREAD, "thread_1")])
+    assert not ledger.mark_deleted_of("inst-2", [(ObjectKind.THREAD, "thread_1")])
+    assert [o.deleted for o in ledger.objects_of("inst-1")] == [False]
 
+    now[0] = T0 + timedelta(minutes=2)
+    assert ledger.mark_deleted_of("inst-1", [(ObjectKind.THREAD, "thread_1")])
     [obj] = ledger.objects_of("inst-1")
     assert obj.deleted
     row = table.get_entity("inst-1", object_row_key(ObjectKind.THREAD, "thread_1"))
-    assert row["deleted_at"] == T0 + timedelta(minutes=1)
+    assert row["deleted_at"] == T0 + timedelta(minutes=2)
     assert list(ledger.undeleted()) == []
 
 
@@ -128,7 +137,7 @@ def test_kinds_with_the_same_id_are_different_objects(ledger: TableLedger) -> No
     ledger.record(created("same", kind=ObjectKind.RESPONSE))
     ledger.record(created("same", kind=ObjectKind.CONVERSATION))
 
-    ledger.mark_deleted(ObjectKind.RESPONSE, "same")
+    mark(ledger, ObjectKind.RESPONSE, "same")
 
     state = {o.kind: o.deleted for o in ledger.objects_of("inst-1")}
     assert state == {ObjectKind.RESPONSE: True, ObjectKind.CONVERSATION: False}
@@ -141,7 +150,7 @@ def test_ids_with_characters_table_keys_forbid_round_trip(ledger: TableLedger) -
     ledger.record(created("plain", instance_id="tenant"))
 
     assert ledger.objects_of(instance_id) == [obj]
-    ledger.mark_deleted(ObjectKind.THREAD, obj.object_id)
+    mark(ledger, ObjectKind.THREAD, obj.object_id, instance_id)
     assert ledger.objects_of(instance_id)[0].deleted
     assert [o.object_id for o in ledger.undeleted()] == ["plain"]
 
@@ -156,7 +165,7 @@ def test_undeleted_pages_through_more_than_one_page(ledger: TableLedger) -> None
     for obj in objects:
         ledger.record(obj)
     for obj in objects[:3]:
-        ledger.mark_deleted(obj.kind, obj.object_id)
+        mark(ledger, obj.kind, obj.object_id, obj.instance_id)
 
     pages = list(ledger.undeleted_pages(page_size=5))
 
@@ -174,7 +183,7 @@ def test_marking_deleted_while_paging_misses_nothing(ledger: TableLedger) -> Non
     visited = []
     for obj in ledger.undeleted(page_size=3):
         visited.append(obj.object_id)
-        ledger.mark_deleted(obj.kind, obj.object_id)
+        mark(ledger, obj.kind, obj.object_id, obj.instance_id)
 
     assert sorted(visited) == [f"thread_{n:02}" for n in range(12)]
     assert list(ledger.undeleted()) == []
@@ -186,9 +195,12 @@ def test_prune_drops_only_rows_deleted_before_the_cutoff(azurite: str) -> None:
     ledger = TableLedger(table, clock=lambda: now[0])
     for name in ("old", "recent", "live"):
         ledger.record(created(f"thread_{name}"))
-    ledger.mark_deleted(ObjectKind.THREAD, "thread_old")
+        # as earlier versions wrote beside each object
+        index = {"PartitionKey": "~" + object_row_key(ObjectKind.THREAD, f"thread_{name}")}
+        table.create_entity({**index, "RowKey": "owner", "instance_id": "inst-1"})
+    mark(ledger, ObjectKind.THREAD, "thread_old")
     now[0] = T0 + timedelta(days=3)
-    ledger.mark_deleted(ObjectKind.THREAD, "thread_recent")
+    mark(ledger, ObjectKind.THREAD, "thread_recent")
 
     assert ledger.prune(T0 + timedelta(days=1)) == 1
     assert ledger.prune(T0 + timedelta(days=1)) == 0
