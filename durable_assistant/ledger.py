@@ -125,6 +125,7 @@ def _to_intent(entity: Mapping[str, Any]) -> CreateIntent:
         started_at=_as_utc(entity["started_at"]),
         object_id=str(object_id) if object_id is not None else None,
         settled=bool(entity.get("settled", False)),
+        **({"writer": str(entity["writer"])} if "writer" in entity else {}),
     )
 
 
@@ -251,7 +252,10 @@ class TableLedger:
         """Write creates' intents down (in the instance's partition, one batch) before
         they are sent; False, with nothing written, when one's key is taken."""
         self.ensure_table()
-        return self._transact([("create", _intent_entity(i)) for i in intents])
+        if self._transact([("create", _intent_entity(i)) for i in intents]):
+            return True
+        # The client resends a write whose reply was lost: its own rows refuse it.
+        return all(self._written_by_me(i) for i in intents)
 
     def settle_intent(self, intent: CreateIntent, object_id: str | None) -> None:
         """Note a create's outcome: the object it made, or None when it made nothing."""
@@ -347,6 +351,14 @@ class TableLedger:
         with contextlib.suppress(ResourceExistsError):
             self._table.create_entity(entity)
 
+    def _written_by_me(self, intent: CreateIntent) -> bool:
+        key = INTENT_PREFIX + table_key(intent.attempt)
+        try:
+            row = self._table.get_entity(table_key(intent.instance_id), key)
+        except ResourceNotFoundError:
+            return False
+        return row.get("writer") == intent.writer
+
     def _transact(self, operations: list[Any]) -> bool:
         """One batch of one partition's operations; False when the service refused it
         because a row to create exists or a row to update does not (nothing written)."""
@@ -392,6 +404,7 @@ def _intent_entity(intent: CreateIntent) -> dict[str, Any]:
         "attempt": intent.attempt,
         "started_at": _as_utc(intent.started_at),
         "settled": intent.settled,
+        "writer": intent.writer,
     }
     if intent.object_id is not None:
         entity["object_id"] = intent.object_id

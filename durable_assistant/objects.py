@@ -63,6 +63,9 @@ class CreateIntent(Model):
     started_at: datetime
     object_id: str | None = None
     settled: bool = False
+    writer: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    """Who wrote the intent: a write refused by its own earlier try (a resend after
+    a lost reply) is told apart from one refused by another attempt's row."""
 
     @classmethod
     def new(

@@ -1,4 +1,4 @@
-"""Marking a run's objects deleted in one Table request (teardown's last write)."""
+"""A run's ledger writes, each one Table request: claims, marks, the closing of a create."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from durable_assistant.ledger import TableLedger
 from durable_assistant.model import Backend
-from durable_assistant.objects import CreatedObject, ObjectKind
+from durable_assistant.objects import CreatedObject, CreateIntent, ObjectKind
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -49,3 +49,46 @@ def test_mark_deleted_of_takes_more_than_one_batch(ledger: TableLedger) -> None:
         ledger.record(_created(object_id))
     ledger.mark_deleted_of("inst-1", [(ObjectKind.RESPONSE, i) for i in ids])
     assert all(o.deleted for o in ledger.objects_of("inst-1"))
+
+
+def _first(purpose: str, instance_id: str = "inst-1") -> CreateIntent:
+    return CreateIntent.first(instance_id, purpose, ObjectKind.RESPONSE, Backend.RESPONSES)
+
+
+def test_intents_claimed_first_refuse_a_second_claim_and_write_nothing_then(
+    ledger: TableLedger,
+) -> None:
+    mine = [_first("assistant"), _first("thread")]
+    assert ledger.record_intents(mine)
+
+    again = [_first("other"), _first("thread")]
+    assert not ledger.record_intents(again)
+
+    assert sorted(i.purpose for i in ledger.intents_of("inst-1")) == ["assistant", "thread"]
+    assert ledger.record_intents([_first("thread", instance_id="inst-2")])
+
+
+def test_a_claim_sent_again_after_its_reply_was_lost_is_still_the_claimer_s(
+    ledger: TableLedger,
+) -> None:
+    """The storage client resends a batch whose reply it lost; the rows it finds are its own."""
+    mine = [_first("assistant"), _first("thread")]
+    assert ledger.record_intents(mine)
+
+    assert ledger.record_intents(mine)
+    assert {i.writer for i in ledger.intents_of("inst-1")} == {i.writer for i in mine}
+
+
+def test_closing_a_create_that_was_claimed_marks_nothing(ledger: TableLedger) -> None:
+    ledger.record(_created("resp_1"))
+    assert ledger.record_intents([_first("response after resp_1")])
+
+    closing = _first("response after resp_1")
+    assert not ledger.mark_deleted_of("inst-1", [(ObjectKind.RESPONSE, "resp_1")], closing)
+    assert [o.deleted for o in ledger.objects_of("inst-1")] == [False]
+
+    closing = _first("response after resp_2")
+    assert ledger.mark_deleted_of("inst-1", [(ObjectKind.RESPONSE, "resp_1")], closing)
+    assert [o.deleted for o in ledger.objects_of("inst-1")] == [True]
+    closed = [i for i in ledger.intents_of("inst-1") if i.purpose == closing.purpose]
+    assert [(i.settled, i.object_id) for i in closed] == [(True, None)]
