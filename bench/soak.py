@@ -9,7 +9,11 @@ over, faults are turned off, the purge runs, and the soak reports runs by outcom
 the objects still live at the emulator per kind, and the creates the ledger knows
 may have left an object behind (docs/ledger.md: what no API can find again).
 
-Not part of `make test`: it takes minutes. Options: `--runs N`, `--seed S`, `--json`.
+With `--outage S`, the model service is also out for S seconds (every request a 503)
+once half the runs have started: runs in flight wait it out on durable timers.
+
+Not part of `make test`: it takes minutes. Options: `--runs N`, `--seed S`,
+`--outage S`, `--json`.
 """
 
 from __future__ import annotations
@@ -132,7 +136,7 @@ def run_purge(stack: Stack) -> None:
         time.sleep(0.5)
 
 
-def soak(runs: int, seed: int) -> dict[str, Any]:
+def soak(runs: int, seed: int, outage: float = 0.0) -> dict[str, Any]:
     """Run the soak; its report."""
     with (
         tempfile.TemporaryDirectory(prefix="soak-") as tmp,
@@ -146,6 +150,8 @@ def soak(runs: int, seed: int) -> dict[str, Any]:
         kills = 0
         while len(ids) < runs:
             wave = min(WAVE, runs - len(ids))
+            if outage and len(ids) < runs // 2 <= len(ids) + wave:
+                model.configure(faults=[{"fault": "503", "seconds": outage}])
             ids += start_runs(stack.app.url, wave, len(ids))
             if any(len(ids) - wave < at <= len(ids) for at in kill_at):
                 time.sleep(2)  # let the wave get going: the kill lands mid-run
@@ -176,6 +182,7 @@ def soak(runs: int, seed: int) -> dict[str, Any]:
         "kills": kills,
         "seconds": round(elapsed, 1),
         "faults": FAULTS,
+        "outage_seconds": outage,
         "outcomes": dict(outcomes.most_common()),
         "reasons": dict(reasons.most_common()),
         "live_before_purge": live_before_purge,
@@ -189,14 +196,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--outage", type=float, default=0.0, help="seconds the model service is out midway"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    report = soak(args.runs, args.seed)
+    report = soak(args.runs, args.seed, args.outage)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"soak: {report['runs']} runs, {report['kills']} host kills, {report['seconds']} s")
     print(f"faults: {report['faults']}")
+    if report["outage_seconds"]:
+        print(f"outage: every request a 503 for {report['outage_seconds']:g} s, midway")
     print("runs by outcome:")
     for outcome, n in report["outcomes"].items():
         print(f"  {outcome:<24} {n}")
