@@ -57,6 +57,8 @@ SETTINGS = {
     "LEDGER_TABLE_NAME": "soakledger",
 }
 DONE_TIMEOUT_SECONDS = 1_200.0
+OUTAGE_RETRY_LOG = "; calling again in "
+"""The orchestration's log line when it waits an outage out (orchestrators/run.py)."""
 REASON_CHARS = 110
 
 
@@ -171,6 +173,7 @@ def soak(runs: int, seed: int, outage: float = 0.0) -> dict[str, Any]:
         )
         open_intents = Counter(i.kind.value for i in ledger.open_intents())
         requests_by_route = model.counts()["requests"]
+        outage_retries = sum(OUTAGE_RETRY_LOG in line for line in stack.app.output())
     outcomes = Counter(outcome_of(final.get(i)) for i in ids)
     reasons = Counter(
         str(final[i].get("error"))[:REASON_CHARS]
@@ -189,6 +192,7 @@ def soak(runs: int, seed: int, outage: float = 0.0) -> dict[str, Any]:
         "live_after_purge": live,
         "unconfirmed_creates": dict(open_intents),
         "requests": sum(int(n) for n in requests_by_route.values()),
+        "outage_retries": outage_retries,
     }
 
 
@@ -218,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("live objects per kind, before the purge:", report["live_before_purge"])
     print("live objects per kind, after the purge: ", report["live_after_purge"])
     print("creates whose reply was lost (ledger, by kind):", report["unconfirmed_creates"])
+    print("model calls made again after an outage:", report["outage_retries"])
     return 0
 
 
