@@ -19,6 +19,7 @@ class HeldStore:
     def __init__(self, inner: EventStore, *, fail_first: bool = False, held: int = 1) -> None:
         self.inner = inner
         self.release = threading.Event()
+        self.holding = threading.Event()  # set once the held write waits
         self.fail_first = fail_first
         self.held = held
         self.writes: list[list[str | None]] = []
@@ -32,6 +33,7 @@ class HeldStore:
         if call == self.held:
             if self.fail_first:
                 raise ConnectionError("the table service went away")
+            self.holding.set()
             if not self.release.wait(10):
                 raise TimeoutError("the first write was never released")
         self.inner.write(instance_id, events, first=first)

@@ -150,3 +150,39 @@ class FailingStore:
 
 def statuses_of(store: TableEventStore) -> list[str | None]:
     return [e.data.get("phase") or e.data.get("status") for e in store.read("run-1", 0, 100)]
+
+
+def test_writes_queued_for_a_run_while_one_is_on_its_way_go_together(
+    store: TableEventStore,
+) -> None:
+    held = HeldStore(store)
+    log = RunEvents(held)
+    calls = [ToolCall(call_id=f"call_{i}", name="get_flights", arguments="{}") for i in range(5)]
+    writers = [
+        log.writer("run-1", EventSlot(slot=4 + i, step=1, call=i, calls=5)) for i in range(5)
+    ]
+    writers[0].write_soon(tool_started(calls[0], 1))  # held: the others queue behind it
+    assert held.holding.wait(10)
+    for writer, call in zip(writers[1:], calls[1:], strict=True):
+        writer.write_soon(tool_started(call, 1))
+    held.release.set()
+    for writer in writers:
+        writer.settle()
+
+    assert held.writes == [["started"], ["started"] * 4]
+    assert [e.data["call_id"] for e in store.read("run-1", 0, 100)] == [c.call_id for c in calls]
+
+
+def test_a_key_queued_twice_is_written_once(store: TableEventStore) -> None:
+    held = HeldStore(store, held=2)
+    log = RunEvents(held)
+    tool = log.writer("run-1", SLOT)
+    tool.write(tool_started(CALL, 1))
+    log.writer("run-1", EventSlot(slot=3)).write_soon(phase_event(Phase.RUNNING_TOOLS, 1))  # held
+    tool.write_last(tool_finished(RESULT, 1))  # queued while it is held,
+    next_activity = EventSlot(slot=5, step=1, rewrite=[finished_again(SLOT, RESULT)])
+    log.writer("run-1", next_activity).write_soon()  # with the same row again: one batch
+    held.release.set()
+
+    wait_until(lambda: len(store.read("run-1", 0, 100)) == 4, timeout=10, what="every row")
+    assert [e.seq for e in store.read("run-1", 0, 100)] == [40_000, 50_000, 50_001, 50_002]
