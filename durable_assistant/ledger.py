@@ -328,10 +328,6 @@ class TableLedger:
         )
         # Collect first: deleting under a live continuation token is not guaranteed.
         keys = [(str(e["PartitionKey"]), str(e["RowKey"])) for e in doomed]
-        for partition_key, row_key in keys:
-            self._table.delete_entity(partition_key, row_key)  # a missing row is no error
-            # Tables written by earlier versions hold an index row per object.
-            self._table.delete_entity(INDEX_PREFIX + row_key, INDEX_ROW_KEY)
         old_intents = self._table.query_entities(
             "started_at lt @before",
             parameters={"before": _as_utc(deleted_before)},
@@ -341,9 +337,41 @@ class TableLedger:
         intent_keys = [
             (str(e["PartitionKey"]), str(e["RowKey"])) for e in old_intents if _is_intent(e)
         ]
-        for partition_key, row_key in intent_keys:
-            self._table.delete_entity(partition_key, row_key)
+        self._delete_rows([*keys, *intent_keys])
+        self._delete_index_rows({row_key for _, row_key in keys}, page_size)
         return len(keys)
+
+    def _delete_rows(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete rows, one batch per partition (a run's rows share one)."""
+        by_partition: dict[str, list[str]] = {}
+        for partition_key, row_key in keys:
+            by_partition.setdefault(partition_key, []).append(row_key)
+        for partition_key, row_keys in by_partition.items():
+            for start in range(0, len(row_keys), BATCH_LIMIT):
+                chunk = row_keys[start : start + BATCH_LIMIT]
+                operations: list[Any] = [
+                    ("delete", {"PartitionKey": partition_key, "RowKey": row_key})
+                    for row_key in chunk
+                ]
+                if not self._transact(operations):  # one went meanwhile
+                    for row_key in chunk:
+                        self._table.delete_entity(partition_key, row_key)  # missing: no error
+
+    def _delete_index_rows(self, pruned: set[str], page_size: int) -> None:
+        """Delete the index rows that tables written by earlier versions hold beside
+        the pruned objects (one per object, in a partition of its own)."""
+        if not pruned:
+            return
+        index_rows = self._table.query_entities(
+            "RowKey eq @owner",
+            parameters={"owner": INDEX_ROW_KEY},
+            results_per_page=page_size,
+            select=["PartitionKey"],
+        )
+        partitions = [str(e["PartitionKey"]) for e in index_rows]
+        for partition_key in partitions:
+            if partition_key.startswith(INDEX_PREFIX) and partition_key[1:] in pruned:
+                self._table.delete_entity(partition_key, INDEX_ROW_KEY)
 
     # --- internals -------------------------------------------------------------------
 
@@ -379,6 +407,8 @@ class TableLedger:
         try:
             if verb == "create":
                 self._table.create_entity(entity)
+            elif verb == "delete":
+                self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
             elif verb == "update":
                 self._table.update_entity(entity, **(options[0] if options else {}))
             else:

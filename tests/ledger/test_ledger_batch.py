@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 
+from bench.table_proxy import counting_tables
 from durable_assistant.ledger import TableLedger
 from durable_assistant.model import Backend
 from durable_assistant.objects import CreatedObject, CreateIntent, ObjectKind
@@ -92,3 +94,26 @@ def test_closing_a_create_that_was_claimed_marks_nothing(ledger: TableLedger) ->
     assert [o.deleted for o in ledger.objects_of("inst-1")] == [True]
     closed = [i for i in ledger.intents_of("inst-1") if i.purpose == closing.purpose]
     assert [(i.settled, i.object_id) for i in closed] == [(True, None)]
+
+
+def test_pruning_a_run_s_rows_deletes_them_in_one_batch(azurite: str) -> None:
+    with counting_tables(azurite) as (proxy, connection_string):
+        ledger = TableLedger.from_connection_string(
+            connection_string, "ledger" + uuid.uuid4().hex[:12], retry_total=1
+        )
+        ids = ["resp_1", "resp_2", "resp_3"]
+        for object_id in ids:
+            ledger.record(_created(object_id))
+        assert ledger.record_intents([_first(f"response after {i}") for i in ids])
+        assert ledger.mark_deleted_of("inst-1", [(ObjectKind.RESPONSE, i) for i in ids])
+        ledger.record(_created("resp_live", instance_id="inst-2"))
+        before = proxy.by_table[ledger.table_name]
+
+        assert ledger.prune(datetime.now(UTC) + timedelta(minutes=1)) == 3
+
+        # the deleted objects, the old intents and the index rows of earlier
+        # versions are each one query; the run's six rows one batch
+        assert proxy.by_table[ledger.table_name] - before == 4
+        assert ledger.intents_of("inst-1") == []
+        assert ledger.objects_of("inst-1") == []
+        assert [o.object_id for o in ledger.objects_of("inst-2")] == ["resp_live"]
