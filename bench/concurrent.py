@@ -56,8 +56,11 @@ def cpu_seconds(pid: int) -> float | None:
 def run_batch(
     host: DevhostProcess, backend: str, scenario: Scenario, count: int, label: str
 ) -> BatchResult:
-    """`count` runs posted at once; every caller's wait, the batch's wall time and CPU."""
+    """`count` runs posted at once; every caller's wait, the batch's wall time, and
+    the CPU devhost spent until every run's orchestration ended."""
     pid = host.process.pid if host.process is not None else None
+
+    ids: list[str] = []
 
     def one(_: int) -> tuple[float, str | None]:
         started = time.perf_counter()
@@ -70,6 +73,8 @@ def run_batch(
                 timeout=WAIT_SECONDS + 30,
             )  # fmt: skip
             body = reply.json() if reply.status_code == 200 else {}
+            if "id" in body:
+                ids.append(str(body["id"]))
             if body.get("outcome") != "completed" or not scenario.check(str(body.get("answer"))):
                 return time.perf_counter() - started, f"{reply.status_code}: {reply.text[:120]}"
         except requests.RequestException as error:
@@ -81,6 +86,8 @@ def run_batch(
     with ThreadPoolExecutor(max_workers=count) as pool:
         outcomes = list(pool.map(one, range(count)))
     wall = time.perf_counter() - started
+    for instance_id in ids:  # a reply may come before its run's teardown ends
+        host.wait(instance_id, timeout=WAIT_SECONDS)
     cpu_after = cpu_seconds(pid) if pid is not None else None
     waits = [seconds for seconds, error in outcomes if error is None]
     errors = tuple(sorted({error for _, error in outcomes if error is not None}))

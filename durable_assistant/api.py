@@ -9,6 +9,7 @@ shapes what `GET /api/runs/{id}` answers from the durable status.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -16,6 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError
 
+from durable_assistant.events import EventType, StoredEvent
 from durable_assistant.model import (
     Backend,
     Model,
@@ -43,7 +45,7 @@ MAX_WAIT_SECONDS = 120
 """Longest `?wait=N`: well inside the Functions HTTP timeout (230 s on Azure)."""
 
 WAIT_POLL_MS = 200
-"""How often `?wait=N` checks the orchestration."""
+"""How often `?wait=N` checks the orchestration when the run's event log cannot say."""
 
 M = TypeVar("M", bound=Model)
 
@@ -280,13 +282,19 @@ class RunView(Model):
     `runtime_status` is the durable status, except that the short-lived
     `ContinuedAsNew` shows as `Running` (the run goes on in a new execution).
     While the run goes on, tool calls are only counted (`tool_call_count`); the
-    full trace comes with the result. A finished run (`done`) always has an
-    `outcome`; a run that failed or was terminated has no answer, only an `error`.
+    full trace comes with the result. A run that is `done` always has an
+    `outcome`, final from then on; a run that failed or was terminated has no
+    answer, only an `error`. `done` comes as soon as the run's end is recorded in
+    its event log, while the orchestration may still be tearing down
+    (`runtime_status` `Running`, `phase` `tearing_down`; see `with_recorded_end`).
     """
 
     id: str
     runtime_status: RuntimeStatus
-    done: bool
+    done: bool = Field(
+        description="the outcome and answer are final (the orchestration may still be "
+        "tearing down: see `runtime_status`)"
+    )
     phase: Phase | None = None
     outcome: Outcome | None = None
     answer: str | None = None
@@ -368,6 +376,50 @@ def run_view(
         view["outcome"] = _ENDED_WITHOUT_RESULT.get(status, Outcome.FAILED)
         view["error"] = short(text or f"the run ended as {status.value}")
     return RunView.model_validate(view)
+
+
+class RecordedEnd(Model):
+    """The run's end as its event log recorded it: the data of the `end` event,
+    written when teardown begins."""
+
+    outcome: Outcome
+    answer: str | None = None
+    answer_truncated: bool = False
+    reason: str | None = None
+    steps: int = 0
+    tool_calls: int = 0
+    usage: Usage = Field(default_factory=Usage)
+
+
+def recorded_end(events: Sequence[StoredEvent]) -> RecordedEnd | None:
+    """The end among `events` when it is there, readable and carries the whole
+    answer (an answer cut short in the log waits for the orchestration's result)."""
+    for event in events:
+        if event.type is EventType.END:
+            end = _parse(RecordedEnd, event.data)
+            return end if end is not None and not end.answer_truncated else None
+    return None
+
+
+def with_recorded_end(view: RunView, end: RecordedEnd) -> RunView:
+    """The view of a run whose end is recorded while its orchestration still runs
+    (its teardown): `done`, with the final outcome, answer, error, steps and usage;
+    the durable status still says `Running` and the phase `tearing_down`. The tool
+    trace and the timings come with the result, when the orchestration completes."""
+    if view.done:
+        return view
+    return view.model_copy(
+        update={
+            "done": True,
+            "phase": Phase.TEARING_DOWN,
+            "outcome": end.outcome,
+            "answer": end.answer,
+            "error": end.reason if end.outcome is not Outcome.COMPLETED else None,
+            "steps": end.steps,
+            "tool_call_count": end.tool_calls,
+            "usage": end.usage,
+        }
+    )
 
 
 def failed_result(output: Any) -> RunResult | None:

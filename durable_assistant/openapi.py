@@ -78,6 +78,12 @@ def refusal(description: str) -> Answer:
 INSTANCE_ID = Parameter(
     "instance_id", "path", "the run's id, from the answer that started it", {"type": "string"}, True
 )
+WAIT = Parameter(
+    "wait",
+    "query",
+    "seconds to wait for the run to be `done` (its outcome final) before answering",
+    {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0},
+)
 LOCATION = "the run's status URL: `GET /api/runs/{instance_id}`"
 CONFIGURATION_ERROR = refusal("`configuration_error`: an app setting is missing or invalid")
 
@@ -88,16 +94,9 @@ OPERATIONS: list[Operation] = [
         "startRun",
         "Start a run; with `?wait=N`, wait up to N seconds for it to end",
         body=RunRequest,
-        parameters=(
-            Parameter(
-                "wait",
-                "query",
-                "seconds to wait for the run to end before answering",
-                {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0},
-            ),
-        ),
+        parameters=(WAIT,),
         answers={
-            200: Answer("the run ended within `wait`", RunView),
+            200: Answer("the run's outcome was final within `wait` (`done`)", RunView),
             202: Answer(
                 "the run goes on: follow `Location` (or `links`)",
                 RunView,
@@ -111,10 +110,12 @@ OPERATIONS: list[Operation] = [
         "get",
         "/api/runs/{instance_id}",
         "getRun",
-        "A run: its phase, answer, tool calls, usage, timings and error",
-        parameters=(INSTANCE_ID,),
+        "A run: its phase, answer, tool calls, usage, timings and error; with `?wait=N`, "
+        "once it is done or N seconds passed",
+        parameters=(INSTANCE_ID, WAIT),
         answers={
             200: Answer("the run", RunView),
+            400: refusal("`bad_request`: `wait` is not acceptable"),
             404: refusal("`not_found`: no run with that id"),
         },
     ),
@@ -130,7 +131,7 @@ OPERATIONS: list[Operation] = [
             202: Answer("the run was asked to stop", CancelAccepted, {"Location": LOCATION}),
             400: refusal('`bad_request`: the body is not `{"reason": "..."}`'),
             404: refusal("`not_found`: no run with that id"),
-            409: refusal("`conflict`: the run already finished"),
+            409: refusal("`conflict`: the run already finished (or its outcome is final)"),
         },
     ),
     Operation(

@@ -12,15 +12,12 @@ JSON answer naming it, never a host that loads no function. See docs/api.md.
 
 # No `from __future__ import annotations`: the Functions worker reads the
 # functions' parameter annotations at runtime and needs real types.
-import asyncio
 import logging
-import time
 
 import azure.durable_functions as df
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 from durable_assistant.api import (
-    WAIT_POLL_MS,
     ApiError,
     CancelAccepted,
     RunView,
@@ -34,9 +31,10 @@ from durable_assistant.api import (
 )
 from durable_assistant.composition import services
 from durable_assistant.logging_setup import run_log
-from durable_assistant.model import FINISHED_STATUSES, RuntimeStatus
+from durable_assistant.model import RuntimeStatus
 from durable_assistant.openapi import openapi_document
 from durable_assistant.run_loop import CANCEL_EVENT
+from durable_assistant.run_wait import view_now, view_when_done
 from durable_assistant.settings import SettingsError
 from durable_assistant.telemetry import annotate, traced_plan, traced_request
 from orchestrators.run import ORCHESTRATOR_NAME
@@ -98,22 +96,28 @@ async def wait_for_view(
     instance_id: str,
     wait_seconds: int,
 ) -> RunView | None:
-    """The run's view once it is done, or as it is after `wait_seconds`."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        view = await view_of(req, client, instance_id)
-        if view is None or view.done or time.monotonic() >= deadline:
-            return view
-        await asyncio.sleep(min(WAIT_POLL_MS / 1000, max(0.0, deadline - time.monotonic())))
+    """The run's view once it is done (its end recorded), or as it is after
+    `wait_seconds` (see `durable_assistant.run_wait`)."""
+    return await view_when_done(
+        lambda: view_of(req, client, instance_id),
+        lambda: services().run_events,
+        instance_id,
+        wait_seconds,
+    )
 
 
 @bp.function_name("get_run_http")  # type: ignore[untyped-decorator]
 @bp.route(route="runs/{instance_id}", methods=["GET"])  # type: ignore[untyped-decorator]
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
 async def get_run_http(req: Request, client: df.DurableOrchestrationClient) -> Response:
-    """GET /api/runs/{id}: the run's view; 404 for an unknown id."""
+    """GET /api/runs/{id}: the run's view (with `?wait=N`, once it is done or N
+    seconds passed); 404 for an unknown id."""
     instance_id = req.path_params.get("instance_id", "")
-    view = await view_of(req, client, instance_id)
+    try:
+        wait_seconds = parse_wait(req.query_params.get("wait"))
+    except ApiError as error:
+        return error_response(error)
+    view = await wait_for_view(req, client, instance_id, wait_seconds)
     if view is None:
         return not_found(instance_id)
     return json_response(view.to_json())
@@ -122,7 +126,8 @@ async def get_run_http(req: Request, client: df.DurableOrchestrationClient) -> R
 async def view_of(
     req: Request, client: df.DurableOrchestrationClient, instance_id: str
 ) -> RunView | None:
-    """The view of a run; None when the host knows no such instance."""
+    """The view of a run from its durable status alone; None when the host knows no
+    such instance."""
     status = await client.get_status(instance_id)
     if not status:
         return None
@@ -151,13 +156,15 @@ async def cancel_run_http(req: Request, client: df.DurableOrchestrationClient) -
         reason = parse_cancel_request(await req.body())
     except ApiError as error:
         return error_response(error)
-    status = await client.get_status(instance_id)
-    if not status:
+    view = await view_now(
+        lambda: view_of(req, client, instance_id), lambda: services().run_events, instance_id
+    )
+    if view is None:
         return not_found(instance_id)
-    runtime = status.runtime_status.value if status.runtime_status else ""
-    if runtime in FINISHED_STATUSES:
+    if view.done:  # over, or its end recorded while it tears down: nothing to cancel
+        ended = view.runtime_status.value if view.runtime_status.is_finished else view.outcome
         return error_response(
-            ApiError(409, "conflict", f"run {instance_id!r} already finished ({runtime})")
+            ApiError(409, "conflict", f"run {instance_id!r} already finished ({ended})")
         )
     try:
         await client.raise_event(instance_id, CANCEL_EVENT, {"reason": reason})

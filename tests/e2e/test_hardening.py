@@ -24,7 +24,7 @@ from tests.support.app_http import (
     run_to_end,
     start_run,
     wait_for_phase,
-    wait_until_done,
+    wait_until_finished,
 )
 from tests.support.waiting import holds_within
 
@@ -66,7 +66,7 @@ def test_deeply_nested_json_is_a_400_on_cancel(app: DevhostProcess, model: Admin
     assert reply.status_code == 400, reply.text
     assert reply.json()["fields"] == ["body"]
     assert cancel_run(app.url, instance_id).ok
-    assert wait_until_done(app.url, instance_id)["outcome"] == "cancelled"
+    assert wait_until_finished(app.url, instance_id)["outcome"] == "cancelled"
 
 
 @pytest.mark.parametrize("deadline", ["10", 10.0, True, "ten"])
@@ -135,7 +135,7 @@ def test_a_request_the_service_refuses_ends_the_run_at_once(
         azure_endpoint=model.url, api_key=EMULATOR_KEY, api_version="2024-05-01-preview"
     ).beta.threads.delete(thread_id)  # every poll of its run is now a 404
 
-    status = wait_until_done(app.url, instance_id)
+    status = wait_until_finished(app.url, instance_id)
 
     assert status["outcome"] == "failed", status
     # the refusal itself ends the run, not a poll activity that failed its retries
@@ -169,6 +169,7 @@ def test_a_lost_create_reply_on_assistants_is_found_again(
     assert reply.status_code == 200, reply.text
     assert reply.json()["outcome"] == "completed", reply.json()
     assert served(model, route) - before == 1  # adopted, never created twice
+    wait_until_finished(app.url, reply.json()["id"])  # teardown may end behind the answer
     assert all_gone(model), model.live()
 
 
@@ -193,6 +194,7 @@ def test_a_lost_thread_create_reply_is_known_to_the_ledger(leaky: Stack) -> None
     assert reply.status_code == 200, reply.text
     result = reply.json()
     assert result["outcome"] == "completed", result
+    wait_until_finished(app.url, result["id"])  # teardown may end behind the answer
     # Threads cannot be listed: the lost one stays, and the ledger says so.
     assert holds_within(lambda: model.live()["threads"] == 1, 10), model.live()
     assert served(model, "POST /threads") - before == 2
@@ -208,7 +210,7 @@ def test_a_lost_submit_on_responses_never_starts_a_second_turn(leaky: Stack) -> 
     before = served(model, "POST /responses")
     model.configure(faults=[{"fault": "lost", "count": 1, "route": "POST /responses"}])
 
-    status = wait_until_done(app.url, instance_id)
+    status = wait_until_finished(app.url, instance_id)
 
     assert status["outcome"] == "failed", status
     assert "not sent again" in status["error"], status
@@ -227,7 +229,7 @@ def test_a_run_that_fails_unexpectedly_keeps_its_trace_and_a_clean_error(leaky: 
     before = served(model, "POST /responses")
     model.configure(faults=[{"fault": "401", "count": 10_000}])  # credentials refused
 
-    status = wait_until_done(app.url, instance_id, timeout=120)
+    status = wait_until_finished(app.url, instance_id, timeout=120)
     model.configure(faults=[])
 
     assert status["runtime_status"] == "Failed", status

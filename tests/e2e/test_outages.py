@@ -25,7 +25,7 @@ from tests.support.app_http import (
     seed_answer_days,
     start_run,
     wait_for_phase,
-    wait_until_done,
+    wait_until_finished,
 )
 from tests.support.waiting import holds_within
 
@@ -57,7 +57,7 @@ def test_a_model_outage_longer_than_a_few_retries_is_waited_out(
     body = {"question": SEED_QUESTION, "backend": backend}
     instance_id = start_run(app.url, body).json()["id"]
 
-    status = wait_until_done(app.url, instance_id, timeout=OUTAGE_SECONDS + 60)
+    status = wait_until_finished(app.url, instance_id, timeout=OUTAGE_SECONDS + 60)
 
     assert time.monotonic() - began > OUTAGE_SECONDS  # nothing was answered before
     assert_answered(status)
@@ -71,7 +71,7 @@ def test_a_model_outage_past_the_deadline_ends_with_the_deadline_outcome(
     body = {"question": SEED_QUESTION, "backend": "responses", "deadline_seconds": 6}
     instance_id = start_run(app.url, body).json()["id"]
 
-    status = wait_until_done(app.url, instance_id, timeout=OUTAGE_SECONDS + 60)
+    status = wait_until_finished(app.url, instance_id, timeout=OUTAGE_SECONDS + 60)
 
     assert status["runtime_status"] == "Completed", status
     assert status["outcome"] == "deadline_exceeded", status
@@ -146,7 +146,7 @@ def test_a_storage_outage_at_the_start_of_a_run_is_waited_out(stopped: StorageSt
     time.sleep(OUTAGE_SECONDS)  # the outage itself
     stopped.azurite.start()
 
-    status = wait_until_done(app.url, instance_id, timeout=90)
+    status = wait_until_finished(app.url, instance_id, timeout=90)
 
     assert_answered(status)
     assert all_gone(stopped.model), stopped.model.live()
@@ -161,7 +161,7 @@ def test_a_run_that_ends_while_storage_is_down_says_why_without_internals(
     wait_for_phase(app.url, instance_id, "tearing_down", timeout=60)
     stopped.azurite.start()  # teardown may record the end and delete what was made
 
-    status = wait_until_done(app.url, instance_id, timeout=90)
+    status = wait_until_finished(app.url, instance_id, timeout=90)
 
     assert status["outcome"] == "deadline_exceeded", status
     error = str(status["error"])

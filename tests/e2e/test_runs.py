@@ -22,7 +22,7 @@ from tests.support.app_http import (
     run_to_end,
     start_run,
     wait_for_phase,
-    wait_until_done,
+    wait_until_finished,
 )
 
 DEFAULT_VERSION = json.loads((REPO_ROOT / "host.json").read_text())["extensions"]["durableTask"][
@@ -80,7 +80,7 @@ def test_a_cancelled_run_ends_cancelled_and_leaves_nothing(
     cancel = cancel_run(app.url, instance_id, {"reason": "user pressed stop"})
 
     assert cancel.status_code == 202, cancel.text
-    status = wait_until_done(app.url, instance_id)
+    status = wait_until_finished(app.url, instance_id)
     assert status["runtime_status"] == "Completed"
     assert status["outcome"] == "cancelled"
     assert status["answer"] is None

@@ -23,7 +23,7 @@ from tests.support.app_http import (
     cancel_run,
     run_status,
     start_run,
-    wait_until_done,
+    wait_until_finished,
 )
 from tests.support.waiting import wait_until
 
@@ -101,7 +101,7 @@ def test_a_run_watched_live_streams_every_event_and_closes_after_the_end(
         assert stream.headers["cache-control"] == "no-cache"
         frames = read_frames(stream)  # returns only once the server closed the stream
 
-    status = wait_until_done(app.url, run["id"])
+    status = wait_until_finished(app.url, run["id"])
     ids = [int(f.id or -1) for f in frames]
     assert ids == sorted(ids) and len(set(ids)) == len(ids) and min(ids) > 0
     assert {f.event for f in frames} <= {"phase", "tool_call", "text", "usage", "end"}
@@ -117,6 +117,7 @@ def test_a_run_watched_live_streams_every_event_and_closes_after_the_end(
 
 def test_a_stream_resumes_after_last_event_id_and_a_page_after_after(app: DevhostProcess) -> None:
     run = start_run(app.url, {"question": SEED_QUESTION}, wait=60).json()
+    wait_until_finished(app.url, run["id"])  # the orchestration over: nothing can follow
     everything = all_pages(app, run["id"])
     assert len(everything) > 4
     cut = everything[3]["seq"]
@@ -196,6 +197,7 @@ def test_the_purge_removes_a_runs_events_with_its_history(
     with running_devhost(REPO_ROOT, data_dir=tmp_path / "devhost", env=retention) as host:
         run = start_run(host.url, {"question": SEED_QUESTION}, wait=60).json()
         assert run["done"] and run_log.read(run["id"], after=0, limit=10)
+        wait_until_finished(host.url, run["id"])  # the purge leaves running instances
         time.sleep(1)  # past the retention
         purge = requests.post(
             f"{host.url}/admin/functions/purge_leftovers", json={"input": ""}, timeout=10
@@ -215,8 +217,11 @@ def test_the_purge_removes_a_runs_events_with_its_history(
 
 
 def test_make_runs_watcher_prints_the_answer_while_the_model_writes_it(
-    app: DevhostProcess,
+    app: DevhostProcess, model: AdminClient
 ) -> None:
+    # A turn's text is spread over its latency: the answer takes a second to write, so
+    # its first piece comes well before the run's end is recorded (and the run done).
+    model.configure(latency_ms=1000)
     run = start_run(app.url, {"question": SEED_QUESTION}).json()
     pieces: list[str] = []
     done_at_first_piece: list[bool] = []
@@ -229,7 +234,7 @@ def test_make_runs_watcher_prints_the_answer_while_the_model_writes_it(
     end = watch(run["links"]["events"], on_text)
 
     assert end["outcome"] == "completed"
-    assert "".join(pieces) == end["answer"] == wait_until_done(app.url, run["id"])["answer"]
+    assert "".join(pieces) == end["answer"] == wait_until_finished(app.url, run["id"])["answer"]
     assert len(pieces) > 1 and done_at_first_piece == [False]
 
 

@@ -16,7 +16,13 @@ from durable_assistant.event_log import TableEventStore, text_of
 from durable_assistant.events import StoredEvent
 from emulator.testing import AdminClient
 from localrun.devhost_process import DevhostProcess, running_devhost
-from tests.support.app_http import REPO_ROOT, SEED_QUESTION, run_to_end, start_run, wait_until_done
+from tests.support.app_http import (
+    REPO_ROOT,
+    SEED_QUESTION,
+    run_to_end,
+    start_run,
+    wait_until_finished,
+)
 
 SUBMIT_ROUTE = "POST /threads/{thread_id}/runs/{run_id}/submit_tool_outputs"
 
@@ -118,7 +124,7 @@ def test_a_host_killed_in_a_tool_call_logs_every_event_once(
             time.sleep(0.05)
         host.kill()  # in the middle of the one-second pauses
         host.start_process()
-        status = wait_until_done(host.url, instance_id, timeout=60)
+        status = wait_until_finished(host.url, instance_id, timeout=60)
     assert status["outcome"] == "completed"
 
     events = run_log.read(instance_id, after=0, limit=1000)

@@ -12,7 +12,7 @@ import requests
 from durable_assistant.event_log import TableEventStore
 from localrun.devhost_process import DevhostProcess
 from tests.events.test_events_api import SSE, events_url, long_poll, read_frames
-from tests.support.app_http import start_run, wait_until_done
+from tests.support.app_http import start_run, wait_until_finished
 
 QUESTION = "Please pause slowly, then quickly."
 
@@ -41,7 +41,7 @@ def test_a_long_poll_reader_between_out_of_order_tool_writes_misses_nothing(
         after = page["next"]
         if page["done"]:
             break
-    status = wait_until_done(app.url, run["id"])
+    status = wait_until_finished(app.url, run["id"])
 
     assert status["outcome"] == "completed"
     everything = stored(run_log, run["id"])
@@ -56,7 +56,7 @@ def test_a_stream_between_out_of_order_tool_writes_misses_nothing(
     run = start_run(app.url, {"question": QUESTION, "backend": "assistants"}).json()
     with requests.get(events_url(app, run["id"]), headers=SSE, stream=True, timeout=60) as got:
         frames = read_frames(got)  # returns only once the server closed the stream
-    wait_until_done(app.url, run["id"])
+    wait_until_finished(app.url, run["id"])
 
     everything = stored(run_log, run["id"])
     assert [(int(f.id or -1), f.event, f.data) for f in frames] == everything

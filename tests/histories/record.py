@@ -171,9 +171,9 @@ def run_scenario(stack: Stack, scenario: Scenario) -> dict[str, Any]:
             history = wait_for_history(host, run["id"], *scenario.in_flight)
             view = requests.get(run["links"]["status"], timeout=10).json()
             requests.post(run["links"]["cancel"], json={"reason": "recorded"}, timeout=10)
-            wait_for(host, run["id"], lambda view: bool(view["done"]), scenario.timeout)
+            wait_for(host, run["id"], finished, scenario.timeout)
         else:
-            view = wait_for(host, run["id"], lambda view: bool(view["done"]), scenario.timeout)
+            view = wait_for(host, run["id"], finished, scenario.timeout)
             history = read_history(host, run["id"])
     finally:
         stack.emulator.configure(**{k: v for k, v in before.items() if k != "seed"})
@@ -210,6 +210,14 @@ def wait_for_history(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{instance_id}: never {count} open {activity} tasks")
         time.sleep(0.02)
+
+
+FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
+
+
+def finished(view: dict[str, Any]) -> bool:
+    """Whether the orchestration is over (a run is `done` already while it tears down)."""
+    return view.get("runtime_status") in FINISHED
 
 
 def wait_for(

@@ -54,11 +54,19 @@ def start_run(base_url: str, body: dict[str, Any], wait: int = 0) -> requests.Re
     )
 
 
+FINAL_FIELDS = ("id", "done", "outcome", "answer", "error", "steps", "tool_call_count", "usage")
+"""What a run's view says for good once it is `done`."""
+
+
 def run_to_end(base_url: str, question: str, backend: str) -> dict[str, Any]:
-    """Ask `question` with `?wait=60` and give the finished run's view (200 expected)."""
+    """Ask `question` with `?wait=60` (200 expected) and give the run's view once the
+    orchestration finished too (the wait answers when the outcome is final, teardown
+    may still go on), which must say what the wait's answer said."""
     reply = start_run(base_url, {"question": question, "backend": backend}, wait=60)
     assert reply.status_code == 200, reply.text
-    result: dict[str, Any] = reply.json()
+    answered: dict[str, Any] = reply.json()
+    result = wait_until_finished(base_url, answered["id"])
+    assert {k: result[k] for k in FINAL_FIELDS} == {k: answered[k] for k in FINAL_FIELDS}
     return result
 
 
@@ -75,14 +83,19 @@ def run_status(base_url: str, instance_id: str) -> dict[str, Any]:
     return body
 
 
-def wait_until_done(base_url: str, instance_id: str, timeout: float = 30) -> dict[str, Any]:
+FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
+
+
+def wait_until_finished(base_url: str, instance_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The run's view once its orchestration is over (teardown included)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = run_status(base_url, instance_id)
-        if status["done"]:
+        if status["runtime_status"] in FINISHED:
+            assert status["done"], status
             return status
         time.sleep(0.1)
-    raise AssertionError(f"run {instance_id} not done after {timeout}s: {status}")
+    raise AssertionError(f"run {instance_id} not finished after {timeout}s: {status}")
 
 
 def wait_for_phase(base_url: str, instance_id: str, phase: str, timeout: float = 20) -> None:

@@ -1,0 +1,200 @@
+"""`?wait=N`: the run's view as soon as its end is in the event log, the status
+alone when the log cannot say (`durable_assistant.run_wait`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import pytest
+
+from durable_assistant.api import RunLinks, RunView
+from durable_assistant.event_log import MemoryEventStore, RunEvents
+from durable_assistant.events import MAX_ANSWER_CHARS, StoredEvent, end_event, phase_event
+from durable_assistant.model import (
+    Backend,
+    Outcome,
+    Phase,
+    RunResult,
+    RuntimeStatus,
+    Usage,
+)
+from durable_assistant.run_wait import STATUS_CHECK_SECONDS, view_now, view_when_done
+
+RUN = "run-1"
+LINKS = RunLinks(status="s", cancel="c", events="e")
+STARTED = datetime.fromisoformat("2026-03-01T12:00:00+00:00")
+
+
+def running(phase: Phase) -> RunView:
+    return RunView(
+        id=RUN, runtime_status=RuntimeStatus.RUNNING, done=False, phase=phase, links=LINKS
+    )
+
+
+def completed(answer: str) -> RunView:
+    return RunView(
+        id=RUN,
+        runtime_status=RuntimeStatus.COMPLETED,
+        done=True,
+        phase=Phase.DONE,
+        outcome=Outcome.COMPLETED,
+        answer=answer,
+        links=LINKS,
+    )
+
+
+class Status:
+    """The orchestration's status as the durable client would report it, changed by
+    the test; counts the reads."""
+
+    def __init__(self, view: RunView | None) -> None:
+        self.view = view
+        self.reads = 0
+
+    async def __call__(self) -> RunView | None:
+        self.reads += 1
+        return self.view
+
+
+class UnreadableStore(MemoryEventStore):
+    def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
+        raise ConnectionError("the table service went away")
+
+
+def end_of(answer: str, outcome: Outcome = Outcome.COMPLETED) -> StoredEvent:
+    result = RunResult(
+        outcome=outcome,
+        answer=answer if outcome is Outcome.COMPLETED else None,
+        reason=None if outcome is Outcome.COMPLETED else "the model run failed",
+        backend=Backend.RESPONSES,
+        steps=2,
+        usage=Usage(prompt_tokens=5, completion_tokens=3, total_tokens=8),
+        started_at=STARTED,
+        finished_at=STARTED,
+    )
+    event = end_event(result)
+    return StoredEvent(seq=90_001, type=event.type, data=event.data)
+
+
+def write(log: RunEvents, events: Sequence[StoredEvent]) -> None:
+    log.write(RUN, events, first=False)
+
+
+def test_the_wait_answers_when_the_end_is_written_while_the_orchestration_tears_down() -> None:
+    log = RunEvents(MemoryEventStore())
+    phase = phase_event(Phase.TEARING_DOWN, 2)
+    write(log, [StoredEvent(seq=90_000, type=phase.type, data=phase.data)])
+    status = Status(running(Phase.TEARING_DOWN))
+
+    async def scenario() -> tuple[RunView | None, float]:
+        began = time.monotonic()
+        waiting = asyncio.create_task(view_when_done(status, lambda: log, RUN, 30))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        write(log, [end_of("1860 flights")])
+        view = await waiting
+        return view, time.monotonic() - began
+
+    view, seconds = asyncio.run(scenario())
+
+    assert view is not None and seconds < 0.3 + STATUS_CHECK_SECONDS
+    assert (view.done, view.runtime_status, view.phase) == (
+        True,
+        RuntimeStatus.RUNNING,
+        Phase.TEARING_DOWN,
+    )
+    assert (view.outcome, view.answer, view.error, view.steps) == (
+        Outcome.COMPLETED,
+        "1860 flights",
+        None,
+        2,
+    )
+    assert view.usage.total_tokens == 8
+
+
+def test_a_look_while_tearing_down_shows_the_recorded_end_and_its_reason() -> None:
+    log = RunEvents(MemoryEventStore())
+    write(log, [end_of("", Outcome.FAILED)])
+
+    view = asyncio.run(view_now(Status(running(Phase.TEARING_DOWN)), lambda: log, RUN))
+    before_teardown = asyncio.run(view_now(Status(running(Phase.SUBMITTING)), lambda: log, RUN))
+
+    assert view is not None and view.done and view.runtime_status is RuntimeStatus.RUNNING
+    assert (view.outcome, view.answer, view.error) == (
+        Outcome.FAILED,
+        None,
+        "the model run failed",
+    )
+    assert before_teardown is not None and not before_teardown.done
+
+
+@pytest.mark.parametrize("reason", ["unreadable", "no log"])
+def test_without_a_readable_log_the_wait_answers_from_the_status(reason: str) -> None:
+    status = Status(running(Phase.WAITING_FOR_MODEL))
+
+    def event_log() -> RunEvents:
+        if reason == "no log":
+            raise ValueError("no storage configured")
+        return RunEvents(UnreadableStore())
+
+    async def scenario() -> RunView | None:
+        waiting = asyncio.create_task(view_when_done(status, event_log, RUN, 30))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        status.view = completed("1860 flights")
+        return await waiting
+
+    view = asyncio.run(scenario())
+
+    assert view == completed("1860 flights")
+
+
+def test_a_run_that_ends_without_an_end_event_is_answered_by_its_status() -> None:
+    log = RunEvents(MemoryEventStore())
+    status = Status(running(Phase.WAITING_FOR_MODEL))
+    terminated = RunView(
+        id=RUN,
+        runtime_status=RuntimeStatus.TERMINATED,
+        done=True,
+        outcome=Outcome.CANCELLED,
+        error="terminated",
+        links=LINKS,
+    )
+
+    async def scenario() -> RunView | None:
+        waiting = asyncio.create_task(view_when_done(status, lambda: log, RUN, 30))
+        await asyncio.sleep(0.1)
+        status.view = terminated
+        return await asyncio.wait_for(waiting, 3 * STATUS_CHECK_SECONDS)
+
+    assert asyncio.run(scenario()) == terminated
+
+
+def test_an_answer_cut_short_in_the_log_waits_for_the_result() -> None:
+    log = RunEvents(MemoryEventStore())
+    whole = "x" * (MAX_ANSWER_CHARS + 10)
+    write(log, [end_of(whole)])
+    status = Status(running(Phase.TEARING_DOWN))
+
+    async def scenario() -> RunView | None:
+        waiting = asyncio.create_task(view_when_done(status, lambda: log, RUN, 30))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        status.view = completed(whole)
+        return await waiting
+
+    view = asyncio.run(scenario())
+
+    assert view is not None and view.answer == whole
+
+
+def test_a_wait_that_runs_out_answers_the_run_as_it_is() -> None:
+    log = RunEvents(MemoryEventStore())
+    status = Status(running(Phase.WAITING_FOR_MODEL))
+
+    view = asyncio.run(view_when_done(status, lambda: log, RUN, 1))
+
+    assert view == running(Phase.WAITING_FOR_MODEL)
