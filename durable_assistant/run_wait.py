@@ -1,20 +1,23 @@
 """`?wait=N` on the run routes: the run's view as soon as its outcome is final.
 
 A run's outcome and answer are final when its end is recorded in its event log,
-which the teardown activity does first, before it deletes what the run created. So
-a waiting caller follows the log (woken at once by a write in this process, by a
-read of the table on another instance) and answers with the recorded end, while
-the orchestration finishes its teardown behind the answer. The orchestration's
-status is read too, every `STATUS_CHECK_SECONDS`: a run terminated from outside
-records no end. When the log cannot be read, or its end carries an answer cut
-short, the wait falls back to reading the status alone, every `WAIT_POLL_MS`.
+which the teardown activity does first, before it deletes what the run created; the
+orchestration's custom status says `tearing_down` from just before. So a waiting
+caller answers with the recorded end while the orchestration finishes its teardown
+behind the answer. It reads nothing while it waits: a write of the end in this
+process wakes it at once; else it reads the orchestration's status every
+`STATUS_CHECK_SECONDS` (which also sees a run terminated from outside, that records
+no end), and once the status says `tearing_down`, the status and the log every
+`WAIT_POLL_MS` (an end written on another instance; an end that cannot be read or
+whose answer was too long for the log, for which the result is awaited).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from durable_assistant.api import (
     WAIT_POLL_MS,
@@ -30,7 +33,7 @@ from durable_assistant.model import Phase
 logger = logging.getLogger(__name__)
 
 STATUS_CHECK_SECONDS = 1.0
-"""While following the log, how often the orchestration's status is read as well."""
+"""How often a wait reads the orchestration's status before its teardown begins."""
 
 StatusView = Callable[[], Awaitable[RunView | None]]
 """The run's view from its durable status alone; None for an unknown instance."""
@@ -47,7 +50,8 @@ async def view_now(
     if view is None or view.done or view.phase is not Phase.TEARING_DOWN:
         return view
     try:
-        events = await event_log().next_events(instance_id, 0, 0)
+        log = event_log()
+        events = await asyncio.to_thread(log.read, instance_id, 0, complete=True)
     except Exception:
         run_log(logger, instance_id).warning("run event log unreadable; showing the status alone")
         return view
@@ -59,44 +63,34 @@ async def view_when_done(
     read_status: StatusView, event_log: EventLog, instance_id: str, wait_seconds: float
 ) -> RunView | None:
     """The run's view once it is `done`, or as it is after `wait_seconds`."""
-    view = await view_now(read_status, event_log, instance_id)
-    if view is None or view.done or wait_seconds <= 0:
-        return view
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_seconds
-    log: RunEvents | None = None
     try:
         log = event_log()
     except Exception:
         run_log(logger, instance_id).warning("no run event log; waiting on the status alone")
-    after = 0
-    status_read_at = loop.time()
-    while (remaining := deadline - loop.time()) > 0:
-        if log is None:
-            await asyncio.sleep(min(WAIT_POLL_MS / 1000, remaining))
-        else:
-            try:
-                events = await log.next_events(
-                    instance_id, after, min(STATUS_CHECK_SECONDS, remaining)
-                )
-            except Exception:
-                run_log(logger, instance_id).warning(
-                    "run event log unreadable; waiting on the status alone"
-                )
-                log = None
-                continue
-            if events:
-                after = events[-1].seq
-                end = recorded_end(events)
-                if end is not None:
-                    view = await read_status()
-                    return None if view is None else with_recorded_end(view, end)
-                if any(event.type is EventType.END for event in events):
-                    log = None  # an answer cut short in the log: wait for the result
-                if loop.time() - status_read_at < STATUS_CHECK_SECONDS:
-                    continue
-        view = await read_status()
-        status_read_at = loop.time()
-        if view is None or view.done:
-            return view
-    return view
+        log = None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(wait_seconds, 0.0)
+    with _end_written(log, instance_id) as end_written:
+        while True:
+            end_written.clear()  # an end written from here on wakes the wait below
+            view = await view_now(read_status, event_log, instance_id)
+            remaining = deadline - loop.time()
+            if view is None or view.done or remaining <= 0:
+                return view
+            # Teardown is short: look often then (the end may be written on another
+            # instance, or be too long for the log); before it, a write here wakes us.
+            interval = (
+                WAIT_POLL_MS / 1000 if view.phase is Phase.TEARING_DOWN else STATUS_CHECK_SECONDS
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(end_written.wait(), min(interval, remaining))
+
+
+@contextlib.contextmanager
+def _end_written(log: RunEvents | None, instance_id: str) -> Iterator[asyncio.Event]:
+    """Set when this process writes the run's end (never, without a log)."""
+    if log is None:
+        yield asyncio.Event()
+        return
+    with log.listening(instance_id, {EventType.END}) as written:
+        yield written
