@@ -4,12 +4,13 @@ A run's outcome and answer are final when its end is recorded in its event log,
 which the teardown activity does first, before it deletes what the run created; the
 orchestration's custom status says `tearing_down` from just before. So a waiting
 caller answers with the recorded end while the orchestration finishes its teardown
-behind the answer. It reads nothing while it waits: a write of the end in this
-process wakes it at once; else it reads the orchestration's status every
-`STATUS_CHECK_SECONDS` (which also sees a run terminated from outside, that records
-no end), and once the status says `tearing_down`, the status and the log every
-`WAIT_POLL_MS` (an end written on another instance; an end that cannot be read or
-whose answer was too long for the log, for which the result is awaited).
+behind the answer. It reads little while it waits: a write of the end in this
+process wakes it at once; else it reads the orchestration's status after 1 s, then
+less and less often, at most 3 s apart (which also sees a run terminated from
+outside, that records no end), and once the status says `tearing_down`, the status
+and the log every `WAIT_POLL_MS` (an end written on another instance; an end that
+cannot be read or whose answer was too long for the log, for which the result is
+awaited).
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ from durable_assistant.model import Phase
 logger = logging.getLogger(__name__)
 
 STATUS_CHECK_SECONDS = 1.0
-"""How often a wait reads the orchestration's status before its teardown begins."""
+"""How soon a wait first reads the orchestration's status again; each later read
+comes `STATUS_CHECK_GROWTH` times later, up to `MAX_STATUS_CHECK_SECONDS` apart
+(until the teardown begins)."""
+
+STATUS_CHECK_GROWTH = 1.5
+MAX_STATUS_CHECK_SECONDS = 3.0
 
 StatusView = Callable[[], Awaitable[RunView | None]]
 """The run's view from its durable status alone; None for an unknown instance."""
@@ -70,6 +76,7 @@ async def view_when_done(
         log = None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(wait_seconds, 0.0)
+    check = STATUS_CHECK_SECONDS
     with _end_written(log, instance_id) as end_written:
         while True:
             end_written.clear()  # an end written from here on wakes the wait below
@@ -79,11 +86,10 @@ async def view_when_done(
                 return view
             # Teardown is short: look often then (the end may be written on another
             # instance, or be too long for the log); before it, a write here wakes us.
-            interval = (
-                WAIT_POLL_MS / 1000 if view.phase is Phase.TEARING_DOWN else STATUS_CHECK_SECONDS
-            )
+            interval = WAIT_POLL_MS / 1000 if view.phase is Phase.TEARING_DOWN else check
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(end_written.wait(), min(interval, remaining))
+            check = min(check * STATUS_CHECK_GROWTH, MAX_STATUS_CHECK_SECONDS)
 
 
 @contextlib.contextmanager
