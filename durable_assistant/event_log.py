@@ -27,7 +27,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,7 +57,6 @@ SEQ_DIGITS = 15
 BATCH_LIMIT = 100  # the Table service's most operations per transaction
 READ_LIMIT = 1_000
 POLL_SECONDS = 0.25
-LOCAL_CHECK_SECONDS = 0.01
 TEXT_INTERVAL_SECONDS = 0.1
 WRITER_THREADS = 32  # one write at a time per run: as many runs at once as activities
 
@@ -143,6 +142,9 @@ class TableEventStore:
             )
             for event in events
         ]
+        if len(operations) == 1:  # one event: a plain upsert, no batch body to build
+            self._table.upsert_entity(operations[0][1], mode=UpdateMode.REPLACE)
+            return
         for start in range(0, len(operations), BATCH_LIMIT):
             self._table.submit_transaction(operations[start : start + BATCH_LIMIT])
 
@@ -231,6 +233,15 @@ class MemoryEventStore:
             return len(self._events.pop(instance_id, {}))
 
 
+@dataclass(frozen=True, eq=False)
+class _Listener:
+    """One waiter of this process for writes of one run (of `types`, or any)."""
+
+    loop: asyncio.AbstractEventLoop
+    written: asyncio.Event
+    types: frozenset[EventType] | None
+
+
 @dataclass
 class _Queued:
     """Events waiting for their run's next write, and who waits for them."""
@@ -254,7 +265,7 @@ class RunEvents:
 
     def __init__(self, store: EventStore, *, writers: int = WRITER_THREADS) -> None:
         self.store = store
-        self._versions: dict[str, int] = {}
+        self._listeners: dict[str, set[_Listener]] = {}
         self._lock = threading.Lock()
         self._queued: dict[str, list[_Queued]] = {}  # a run in here has a write going
         self._writers = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="event-log")
@@ -309,14 +320,40 @@ class RunEvents:
             for queued in batch:
                 queued.done.set_exception(error)
             return
-        with self._lock:
-            self._versions[instance_id] = self._versions.get(instance_id, 0) + 1
         for queued in batch:
             queued.done.set_result(None)
+        self._wake(instance_id, {event.type for event in rows.values()})
 
-    def _version(self, instance_id: str) -> int:
+    def _wake(self, instance_id: str, types: set[EventType]) -> None:
+        """Tell this process's listeners of the run that events of `types` are stored."""
         with self._lock:
-            return self._versions.get(instance_id, 0)
+            listeners = list(self._listeners.get(instance_id, ()))
+        for listener in listeners:
+            if listener.types is None or not listener.types.isdisjoint(types):
+                with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                    listener.loop.call_soon_threadsafe(listener.written.set)
+
+    @contextlib.contextmanager
+    def listening(
+        self, instance_id: str, types: Collection[EventType] | None = None
+    ) -> Iterator[asyncio.Event]:
+        """An asyncio event, set (in the running loop) each time this process stores
+        events of the run (one of `types`, when given) while the block runs; writes
+        of other processes are only seen by reading the store."""
+        listener = _Listener(
+            asyncio.get_running_loop(), asyncio.Event(), None if types is None else frozenset(types)
+        )
+        with self._lock:
+            self._listeners.setdefault(instance_id, set()).add(listener)
+        try:
+            yield listener.written
+        finally:
+            with self._lock:
+                listeners = self._listeners.get(instance_id)
+                if listeners is not None:
+                    listeners.discard(listener)
+                    if not listeners:
+                        del self._listeners[instance_id]
 
     async def next_events(
         self,
@@ -331,17 +368,21 @@ class RunEvents:
         """Events after `after` that no later write can precede (see
         `events.readable`): at once if there are any, else as soon as one is written,
         or an empty list when `wait_seconds` pass. `complete`: the run is over, so
-        nothing more will be written and every stored event is readable."""
+        nothing more will be written and every stored event is readable.
+
+        A write in this process wakes the reader at once (no polling in between);
+        writes of other processes are seen at the next read, every `poll_seconds`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(wait_seconds, 0.0)
-        while True:
-            seen = self._version(instance_id)
-            events = await asyncio.to_thread(self.read, instance_id, after, limit, complete)
-            if events or loop.time() >= deadline:
-                return events
-            next_read = min(deadline, loop.time() + poll_seconds)
-            while loop.time() < next_read and self._version(instance_id) == seen:
-                await asyncio.sleep(LOCAL_CHECK_SECONDS)
+        with self.listening(instance_id) as written:
+            while True:
+                written.clear()  # a write from here on wakes the wait below
+                events = await asyncio.to_thread(self.read, instance_id, after, limit, complete)
+                if events or loop.time() >= deadline:
+                    return events
+                next_read = min(deadline, loop.time() + poll_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(written.wait(), next_read - loop.time())
 
     def read(
         self, instance_id: str, after: int, limit: int = READ_LIMIT, complete: bool = False
