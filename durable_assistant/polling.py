@@ -50,6 +50,11 @@ OUTAGE_MAX_WAIT_MS = 10_000
 """A model call an outage failed is called again after 1 s, then 2, 4, 8, then every
 10 s, for as long as the run's deadline allows (never past it)."""
 
+OUTAGE_CALLS_PER_DEADLINE = 60
+"""A run with a long deadline waits longer between calls (its deadline / 60, when
+that is over 10 s), so an outage adds at most about this many calls, and their
+timers, to its history."""
+
 TOOL_RETRY = RetryPolicy(first_interval_ms=1_000, max_attempts=3)
 """A tool activity that crashed (a tool's own error is its output, never a failure)."""
 
@@ -57,11 +62,12 @@ TEARDOWN_RETRY = RetryPolicy(first_interval_ms=2_000, max_attempts=5)
 """Teardown tries harder: what it cannot delete waits for the purge."""
 
 
-def outage_wait_ms(failures: int) -> int:
+def outage_wait_ms(failures: int, deadline_seconds: int) -> int:
     """How long to wait after the `failures`-th failure in a row (1, 2, ...) of a call
-    that an outage stopped, before calling again."""
-    exponent = min(max(failures - 1, 0), 16)
-    return min(OUTAGE_MAX_WAIT_MS, OUTAGE_FIRST_WAIT_MS * (1 << exponent))
+    that an outage stopped, before calling again, in a run of `deadline_seconds`."""
+    longest = max(OUTAGE_MAX_WAIT_MS, deadline_seconds * 1000 // OUTAGE_CALLS_PER_DEADLINE)
+    exponent = min(max(failures - 1, 0), 30)
+    return min(longest, OUTAGE_FIRST_WAIT_MS * (1 << exponent))
 
 
 def next_interval_ms(current_ms: int, max_ms: int) -> int:

@@ -201,7 +201,7 @@ class _Run:
     def wait_out(self, outage: str, failures: int) -> Generator[Task, Any, Ending | None]:
         """Wait before calling again after an outage; an ending when the deadline (or
         a cancel) comes first."""
-        wait_ms = polling.outage_wait_ms(failures)
+        wait_ms = polling.outage_wait_ms(failures, self.state.plan.deadline_seconds)
         self.log("%s; calling again in %.1f s", outage, wait_ms / 1000)
         ending = yield from self.wait(wait_ms, outage)
         if ending is None and polling.past_deadline(

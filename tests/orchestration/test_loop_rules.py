@@ -21,6 +21,7 @@ from durable_assistant.polling import (
     THROTTLE_CEILING_SECONDS,
     THROTTLE_DEFAULT_SECONDS,
     next_interval_ms,
+    outage_wait_ms,
     past_deadline,
     throttle_wait_seconds,
     wait_before_poll_ms,
@@ -34,9 +35,11 @@ from durable_assistant.run_loop import (
     error_text,
     estimated_history_events,
     initial_state,
+    outage_of,
     result_of,
     should_continue_as_new,
     tool_failure_result,
+    waits_out_outages,
 )
 from tests.orchestration.runs import HANDLE, call, make_plan
 
@@ -185,3 +188,33 @@ def test_result_carries_everything_the_caller_needs() -> None:
     assert result.started_at == NOW
     assert result.finished_at == NOW + timedelta(seconds=3)
     assert result.handle == HANDLE
+
+
+def test_outage_waits_double_up_to_a_cap_that_grows_with_long_deadlines() -> None:
+    waits = [outage_wait_ms(n, 600) for n in range(1, 8)]
+    assert waits == [1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000]
+    day = 86_400
+    assert outage_wait_ms(50, day) == day * 1000 // 60  # about 60 calls a deadline at most
+    assert outage_wait_ms(1, day) == 1_000
+
+
+@pytest.mark.parametrize(
+    ("version", "waits"),
+    [("1.1", True), ("1.1.0", True), ("2.0", True), ("1.0", False), ("", False), (None, False),
+     ("1.x", False)],
+)  # fmt: skip
+def test_outages_are_waited_out_from_version_1_1(version: str | None, waits: bool) -> None:
+    assert waits_out_outages(version) is waits
+
+
+def test_only_an_activity_failure_from_an_outage_is_one() -> None:
+    outage = Exception(
+        "Activity function 'poll_run' failed: ServiceUnavailableError: "
+        "the app's storage could not be reached \n Traceback ..."
+    )
+    assert outage_of(outage) == "poll_run: the app's storage could not be reached"
+    refused = Exception(
+        "Activity function 'poll_run' failed: CredentialsRejectedError: refused \n ..."
+    )
+    assert outage_of(refused) is None
+    assert outage_of(ValueError("ServiceUnavailableError: not from an activity")) is None
