@@ -114,7 +114,6 @@ def _recorded(
         events.write_soon()
         sink = events.text_sink() if text else None
         step = call(sink)
-        if sink is not None:
-            sink.flush()
-        events.write(*step_events(step))
+        rest = sink.close() if sink is not None else []
+        events.write(*rest, *step_events(step))  # the last text with the usage: one write
     return step.to_json()

@@ -26,7 +26,8 @@ def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one tool call and return its output for the model (recording it as it
     starts and as it finishes in the run's event log). The tool does not wait for the
     started event's write, nor the activity for the finished event's: the run's next
-    activity writes that one again (`events.finished_again`)."""
+    activity writes that one again (`events.finished_again`), and is the only one to
+    write it for a step's only call (it follows at once: one request fewer)."""
     slot = take_slot(payload)
     invocation = ToolInvocation.from_json(payload)
     run_log(logger, invocation.instance_id).info(
@@ -36,5 +37,6 @@ def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
         place = events.place
         events.write_soon(tool_started(invocation.call, events.step, **place))  # while it runs
         result = service.run_tool(invocation)
-        events.write_last(tool_finished(result, events.step, **place))  # as it returns
+        finished = tool_finished(result, events.step, **place)
+        events.write_last(*([finished] if place.get("calls") != 1 else []))  # as it returns
     return result.to_json()

@@ -539,11 +539,14 @@ class SlotWriter:
 
     def text_sink(
         self,
-        interval_seconds: float = TEXT_INTERVAL_SECONDS,
+        interval_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        timer: Timer | None = None,
     ) -> TextCoalescer:
-        """A callback for the model's text deltas, writing them coalesced."""
-        return TextCoalescer(self, interval_seconds, clock)
+        """A callback for the model's text deltas, writing them coalesced (every
+        `TEXT_INTERVAL_SECONDS` unless told otherwise)."""
+        interval = TEXT_INTERVAL_SECONDS if interval_seconds is None else interval_seconds
+        return TextCoalescer(self, interval, clock, timer or thread_timer)
 
 
 def _warn_if_failed(written: Future[None]) -> None:
@@ -551,41 +554,96 @@ def _warn_if_failed(written: Future[None]) -> None:
         logger.warning("could not write an activity's last events; the next one will")
 
 
+Timer = Callable[[float, Callable[[], None]], Callable[[], None]]
+"""Calls a function after a delay (seconds) in another thread; returns what cancels it."""
+
+
+def thread_timer(delay: float, function: Callable[[], None]) -> Callable[[], None]:
+    """`Timer` on a daemon `threading.Timer`, in the caller's context (trace spans)."""
+    context = contextvars.copy_context()
+    timer = threading.Timer(delay, context.run, args=(function,))
+    timer.daemon = True
+    timer.start()
+    return timer.cancel
+
+
 class TextCoalescer:
     """Text deltas in, one text event per `interval_seconds` out (the first at once).
 
-    Call it with each delta and `flush()` at the end of the turn. A failed write is
-    logged and the text kept for the next one: text is a live view, the end event
-    carries the answer.
+    Text that waits for its interval goes out when the interval ends, whether another
+    delta comes or not (a timer). Call it with each delta, and `close()` at the end
+    of the turn for what is still buffered. A failed write is logged and the text
+    kept for the next one: text is a live view, the end event carries the answer.
     """
 
     def __init__(
-        self, writer: SlotWriter, interval_seconds: float, clock: Callable[[], float]
+        self,
+        writer: SlotWriter,
+        interval_seconds: float,
+        clock: Callable[[], float],
+        timer: Timer = thread_timer,
     ) -> None:
         self._writer = writer
         self._interval = interval_seconds
         self._clock = clock
+        self._timer = timer
+        self._lock = threading.Lock()  # the timer's thread writes too
         self._buffer = ""
         self._offset = 0
         self._last_write: float | None = None
+        self._cancel_timer: Callable[[], None] | None = None
+        self._closed = False
 
     def __call__(self, delta: str) -> None:
-        self._buffer += delta
-        now = self._clock()
-        if self._last_write is None or now - self._last_write >= self._interval:
-            self.flush()
+        with self._lock:
+            if self._closed:
+                return
+            self._buffer += delta
+            now = self._clock()
+            if self._last_write is None or now - self._last_write >= self._interval:
+                self._write()
+            elif self._cancel_timer is None:
+                due = self._interval - (now - self._last_write)
+                self._cancel_timer = self._timer(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._cancel_timer = None
+            if not self._closed:
+                self._write()
 
     def flush(self) -> None:
         """Write what is buffered now."""
+        with self._lock:
+            self._write()
+
+    def close(self) -> list[RunEvent]:
+        """Stop writing: the text still buffered, as events for the activity's last
+        write (so it goes with whatever else that write has)."""
+        with self._lock:
+            self._closed = True
+            if self._cancel_timer is not None:
+                self._cancel_timer()
+                self._cancel_timer = None
+            events, self._offset = self._events()
+            self._buffer = ""
+            return events
+
+    def _events(self) -> tuple[list[RunEvent], int]:
+        """The buffer as text events, and the offset after them."""
+        events: list[RunEvent] = []
+        offset = self._offset
+        for start in range(0, len(self._buffer), TEXT_CHARS):
+            chunk = self._buffer[start : start + TEXT_CHARS]
+            events.append(text_event(offset, chunk))
+            offset += len(chunk)
+        return events, offset
+
+    def _write(self) -> None:
         if not self._buffer:
             return
         self._last_write = self._clock()
-        chunks = [self._buffer[i : i + TEXT_CHARS] for i in range(0, len(self._buffer), TEXT_CHARS)]
-        events: list[RunEvent] = []
-        offset = self._offset
-        for chunk in chunks:
-            events.append(text_event(offset, chunk))
-            offset += len(chunk)
+        events, offset = self._events()
         try:
             self._writer.write(*events)
         except Exception:

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     events_table_name: str = Field(
         default="assistantevents", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
     )
+    # Inside Azure's 230 s HTTP limit; a client reconnects with Last-Event-ID after it.
+    events_stream_seconds: float = Field(default=200.0, gt=0, le=220)
 
     # The purge
     object_ttl_hours: float = Field(default=24.0, gt=0)

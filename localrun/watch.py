@@ -56,6 +56,15 @@ def watch(events_url: str, on_text: Callable[[str], None], timeout: float = 120)
                     on_text(piece)
                 if event.type is EventType.END:
                     return event.data
-        if not got_any:
+        if not got_any and _over(events_url, last, timeout):
             return {}  # over without an end event (terminated)
     return {}
+
+
+def _over(events_url: str, last: int | None, timeout: float) -> bool:
+    """Whether the run is over with no event after `last` (a stream that closed
+    without an event may just have reached its time limit)."""
+    reply = requests.get(events_url, params={"after": last or 0}, timeout=timeout)
+    reply.raise_for_status()
+    page = reply.json()
+    return bool(page["done"]) and not page["events"]

@@ -35,10 +35,6 @@ bp = df.Blueprint()
 IDLE_SECONDS = 5.0
 """How long a stream or page waits for an event before it looks at the run's status."""
 
-MAX_STREAM_SECONDS = 200.0
-"""A stream ends after this long (inside Azure's 230 s HTTP limit); the client's
-`EventSource` reconnects with `Last-Event-ID` and goes on where it stopped."""
-
 
 async def is_finished(client: df.DurableOrchestrationClient, instance_id: str) -> bool | None:
     """Whether the orchestration is over; None when the host knows no such instance."""
@@ -63,6 +59,7 @@ async def run_events_http(req: Request, client: df.DurableOrchestrationClient) -
             last_event_id=req.headers.get("last-event-id"),
         )
         log = services().run_events
+        stream_seconds = services().settings.events_stream_seconds
     except ApiError as error:
         return error_response(error)
     except SettingsError as error:
@@ -72,7 +69,7 @@ async def run_events_http(req: Request, client: df.DurableOrchestrationClient) -
         return not_found(instance_id)
     if query.stream:
         return StreamingResponse(
-            stream(log, client, instance_id, query.after),
+            stream(log, client, instance_id, query.after, stream_seconds),
             media_type=SSE_MEDIA_TYPE,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -88,12 +85,17 @@ async def run_events_http(req: Request, client: df.DurableOrchestrationClient) -
 
 
 async def stream(
-    log: RunEvents, client: df.DurableOrchestrationClient, instance_id: str, after: int
+    log: RunEvents,
+    client: df.DurableOrchestrationClient,
+    instance_id: str,
+    after: int,
+    max_seconds: float,
 ) -> AsyncIterator[str]:
     """The run's events from `after` on, as they are written, until the end event (or
-    the run is over without one, or `MAX_STREAM_SECONDS` pass)."""
+    the run is over without one, or `max_seconds` pass: the client's `EventSource`
+    reconnects with `Last-Event-ID` and goes on where it stopped)."""
     loop = asyncio.get_running_loop()
-    until = loop.time() + MAX_STREAM_SECONDS
+    until = loop.time() + max_seconds
     yield sse_preamble()
     while loop.time() < until:
         events = await log.next_events(instance_id, after, min(IDLE_SECONDS, until - loop.time()))

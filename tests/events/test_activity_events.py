@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import activities
-from durable_assistant import service
+from durable_assistant import event_log, service
 from durable_assistant.composition import services
 from durable_assistant.event_log import text_of
 from durable_assistant.events import (
@@ -18,6 +18,7 @@ from durable_assistant.events import (
     EventSlot,
     StoredEvent,
     end_event,
+    finished_again,
     phase_event,
 )
 from durable_assistant.model import (
@@ -28,12 +29,15 @@ from durable_assistant.model import (
     RunResult,
     RunState,
     RunStatus,
+    StartInput,
     Step,
     ToolCall,
     ToolInvocation,
+    ToolResult,
     Usage,
 )
 from tests.events.held_store import HeldStore
+from tests.orchestration.runs import make_plan
 from tests.support.waiting import wait_until
 
 INSTANCE = "events-activity-run"
@@ -134,6 +138,45 @@ def test_a_model_call_starts_while_the_orchestrators_events_are_being_written(
     activities.poll_run(with_slot(handle.to_json(), slot))
 
     assert [e.type.value for e in events_of()] == ["phase", "usage"]
+
+
+def test_a_steps_only_call_leaves_its_finished_event_to_the_next_activity(
+    storage: pytest.MonkeyPatch,
+) -> None:
+    slot = EventSlot(slot=5, step=1, call=0, calls=1)
+    result = ToolResult.from_json(activities.run_tool(tool_payload(slot)))
+    assert [e.data.get("status") for e in events_of()] == ["started"]
+
+    submit = EventSlot(slot=6, step=1, rewrite=[finished_again(slot, result)])
+    activities.record_run_events({"instance_id": INSTANCE, EVENTS_KEY: submit.to_json()})
+
+    events = events_of()
+    assert [e.data.get("status") for e in events] == ["started", "finished"]
+    assert events[1].seq == events[0].seq + 1 and events[1].data["output"] == result.output
+
+
+def test_a_model_calls_last_text_and_its_usage_go_in_one_write(
+    storage: pytest.MonkeyPatch,
+) -> None:
+    held = held_store(storage)
+    held.release.set()
+    storage.setattr(event_log, "TEXT_INTERVAL_SECONDS", 60.0)  # however slow the writes
+    handle = RunHandle(backend=Backend.RESPONSES, instance_id=INSTANCE)
+    usage = Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
+
+    def start_writing(start: StartInput, on_text: Any) -> Step:
+        for piece in ["There ", "are ", "2172 days."]:  # the first at once, the rest buffered
+            on_text(piece)
+        return Step(handle=handle, state=RunState(status=RunStatus.COMPLETED, usage=usage))
+
+    storage.setattr(service, "start_run", start_writing)
+    start = StartInput(instance_id=INSTANCE, plan=make_plan())
+    slot = EventSlot(slot=0, record=[phase_event(Phase.STARTING, 0)])
+    activities.start_run(with_slot(start.to_json(), slot))
+
+    assert held.writes == [["starting"], [None], [None, None]]  # phase, text, text + usage
+    assert [e.type.value for e in events_of()] == ["phase", "text", "text", "usage"]
+    assert "".join(text_of(events_of())) == "There are 2172 days."
 
 
 def test_a_tool_activity_retried_after_its_write_records_each_event_once(

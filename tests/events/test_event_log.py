@@ -7,7 +7,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from azure.data.tables import TableClient
@@ -40,6 +40,7 @@ from durable_assistant.model import (
     ToolResult,
 )
 from durable_assistant.purge import PurgePolicy, PurgeReport, purge_leftovers
+from tests.support.waiting import wait_until
 
 CALL = ToolCall(call_id="call_1", name="get_flights", arguments='{"date_1": "2015-04-24"}')
 RESULT = ToolResult(call_id="call_1", name="get_flights", output='{"flights": 2172}', ok=True)
@@ -158,16 +159,34 @@ class Clock:
         return self.now
 
 
+class ManualTimer:
+    """A `Timer` that fires only when told to."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[float, Callable[[], None]]] = []
+
+    def __call__(self, delay: float, function: Callable[[], None]) -> Callable[[], None]:
+        entry = (delay, function)
+        self.pending.append(entry)
+        return lambda: self.pending.remove(entry) if entry in self.pending else None
+
+    def fire(self) -> None:
+        pending, self.pending = self.pending, []
+        for _, function in pending:
+            function()
+
+
 def test_text_deltas_are_coalesced_and_the_first_goes_out_at_once(log: RunEvents) -> None:
     clock = Clock()
-    sink = log.writer("run-1", EventSlot(slot=4)).text_sink(interval_seconds=0.1, clock=clock)
+    writer = log.writer("run-1", EventSlot(slot=4))
+    sink = writer.text_sink(interval_seconds=0.1, clock=clock, timer=ManualTimer())
     deltas = [(0.0, "The "), (0.03, "answer "), (0.06, "is "), (0.12, "2172"), (0.15, " days.")]
     counts = []
     for at, delta in deltas:
         clock.now = at
         sink(delta)
         counts.append(len(log.store.read("run-1", after=0, limit=100)))
-    sink.flush()
+    writer.write(*sink.close())
 
     assert counts == [1, 1, 1, 2, 2]  # the first at once, then one per 100 ms
     events = log.store.read("run-1", after=0, limit=100)
@@ -177,6 +196,40 @@ def test_text_deltas_are_coalesced_and_the_first_goes_out_at_once(log: RunEvents
         (18, " days."),
     ]
     assert "".join(text_of(events)) == "The answer is 2172 days."
+
+
+def test_text_waiting_for_its_interval_goes_out_when_no_delta_follows(log: RunEvents) -> None:
+    clock = Clock()
+    timer = ManualTimer()
+    sink = log.writer("run-1", EventSlot(slot=4)).text_sink(
+        interval_seconds=0.1, clock=clock, timer=timer
+    )
+    sink("The ")
+    clock.now = 0.04
+    sink("answer")
+    clock.now = 0.06
+    sink(" is")  # the model pauses here
+    assert [round(delay, 3) for delay, _ in timer.pending] == [0.06]  # one timer, when due
+
+    timer.fire()
+
+    events = log.store.read("run-1", after=0, limit=100)
+    assert [(e.data["offset"], e.data["text"]) for e in events] == [(0, "The "), (4, "answer is")]
+    assert sink.close() == []
+
+
+def test_text_is_flushed_by_the_clock_alone(log: RunEvents) -> None:
+    sink = log.writer("run-1", EventSlot(slot=4)).text_sink(interval_seconds=0.1)
+    sink("The ")
+    sink("answer")  # within the interval: waits for it
+
+    wait_until(
+        lambda: len(log.store.read("run-1", after=0, limit=100)) == 2,
+        timeout=10,
+        what="the buffered text written",
+    )
+    assert "".join(text_of(log.store.read("run-1", after=0, limit=100))) == "The answer"
+    assert sink.close() == []
 
 
 def test_text_repeated_by_a_retried_activity_is_read_once() -> None:
