@@ -568,11 +568,11 @@ def thread_timer(delay: float, function: Callable[[], None]) -> Callable[[], Non
 
 
 class TextCoalescer:
-    """Text deltas in, one text event per `interval_seconds` out (the first at once).
-
-    Text that waits for its interval goes out when the interval ends, whether another
-    delta comes or not (a timer). Call it with each delta, and `close()` at the end
-    of the turn for what is still buffered. A failed write is logged and the text
+    """Text deltas in, at most one text event per `interval_seconds` out (the first
+    at once): a delta is written with the text before it when it comes at least that
+    long after the last write, and no text waits longer than that either (a timer
+    writes it when no such delta comes). Call it with each delta, and `close()` at
+    the end of the turn for what is still buffered. A failed write is logged and the text
     kept for the next one: text is a live view, the end event carries the answer.
     """
 
@@ -601,10 +601,10 @@ class TextCoalescer:
             self._buffer += delta
             now = self._clock()
             if self._last_write is None or now - self._last_write >= self._interval:
+                self._stop_timer()
                 self._write()
             elif self._cancel_timer is None:
-                due = self._interval - (now - self._last_write)
-                self._cancel_timer = self._timer(due, self._on_timer)
+                self._cancel_timer = self._timer(self._interval, self._on_timer)
 
     def _on_timer(self) -> None:
         with self._lock:
@@ -622,12 +622,15 @@ class TextCoalescer:
         write (so it goes with whatever else that write has)."""
         with self._lock:
             self._closed = True
-            if self._cancel_timer is not None:
-                self._cancel_timer()
-                self._cancel_timer = None
+            self._stop_timer()
             events, self._offset = self._events()
             self._buffer = ""
             return events
+
+    def _stop_timer(self) -> None:
+        if self._cancel_timer is not None:
+            self._cancel_timer()
+            self._cancel_timer = None
 
     def _events(self) -> tuple[list[RunEvent], int]:
         """The buffer as text events, and the offset after them."""
