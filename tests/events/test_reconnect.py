@@ -15,7 +15,7 @@ from emulator.testing import AdminClient
 from localrun.devhost_process import DevhostProcess, running_devhost
 from localrun.watch import watch
 from tests.events.test_events_api import SSE, Frame, events_url, read_frames
-from tests.support.app_http import REPO_ROOT, SEED_QUESTION, start_run, wait_until_done
+from tests.support.app_http import REPO_ROOT, SEED_QUESTION, start_run, wait_until_finished
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_a_client_reconnecting_with_last_event_id_gets_every_event_once(
             assert reply.status_code == 200
             frames += read_frames(reply)  # until the server closes the stream
         connections += 1
-    status = wait_until_done(short_streams.url, run["id"])
+    status = wait_until_finished(short_streams.url, run["id"])
 
     assert connections > 2  # the run outlasted several streams
     stored = run_log.read(run["id"], after=0, limit=1000)
@@ -65,5 +65,7 @@ def test_make_runs_watcher_goes_on_across_streams_to_the_end(
 
     assert end["outcome"] == "completed"
     assert (
-        "".join(pieces) == end["answer"] == wait_until_done(short_streams.url, run["id"])["answer"]
+        "".join(pieces)
+        == end["answer"]
+        == wait_until_finished(short_streams.url, run["id"])["answer"]
     )
