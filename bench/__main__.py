@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.concurrent import BatchResult, format_batches, run_batch
+from bench.concurrent import BatchResult, format_batches, run_batch, warm_up
 from bench.report import ScenarioResult, format_scenario, to_json
 from bench.runner import (
     Approach,
@@ -150,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(result)
             print("\n" + format_scenario(result), flush=True)
-        for count in [int(n) for n in args.concurrent.split(",") if n]:
+        counts = [int(n) for n in args.concurrent.split(",") if n]
+        if counts:
             stack.emulator.configure(latency_ms=args.concurrent_latency)
+            for host in stack.apps.values():
+                for backend in BACKENDS:
+                    warm_up(host, backend, SEED, args.warmup)
+        for count in counts:
             sized = [
                 run_batch(host, backend, SEED, count, f"app, {backend}, {mode}")
                 for mode, host in stack.apps.items()

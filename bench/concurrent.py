@@ -53,6 +53,22 @@ def cpu_seconds(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def warm_up(host: DevhostProcess, backend: str, scenario: Scenario, runs: int) -> None:
+    """Unmeasured runs one at a time first, so a batch's CPU seconds are the runs'
+    own and not the host's one-time imports and connections."""
+    for _ in range(runs):
+        reply = requests.post(
+            f"{host.url}/api/runs",
+            params={"wait": WAIT_SECONDS},
+            json={"question": scenario.question, "backend": backend,
+                  "tools": scenario.tool_names},
+            timeout=WAIT_SECONDS + 30,
+        )  # fmt: skip
+        instance_id = reply.json().get("id") if reply.ok else None
+        if instance_id is not None:
+            host.wait(str(instance_id), timeout=WAIT_SECONDS)
+
+
 def run_batch(
     host: DevhostProcess, backend: str, scenario: Scenario, count: int, label: str
 ) -> BatchResult:
