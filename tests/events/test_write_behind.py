@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
 
 from durable_assistant.event_log import RunEvents, TableEventStore
 from durable_assistant.events import (
@@ -122,30 +121,21 @@ def test_a_last_write_after_a_failed_one_is_written_before_the_activity_returns(
     assert held.writes == [["running_tools", "started", "finished"]]
 
 
-class FailingStore:
-    """`inner`, failing its `fail_call`-th write."""
+class FailingStore(HeldStore):
+    """`inner`, failing its `fail_call`-th write (and holding none)."""
 
     def __init__(self, inner: TableEventStore, fail_call: int) -> None:
-        self.inner = inner
+        super().__init__(inner, held=0)
         self.fail_call = fail_call
         self.failed = False
-        self._calls = 0
+        self._writes = 0
 
     def write(self, instance_id: str, events: Sequence[StoredEvent], *, first: bool) -> None:
-        self._calls += 1
-        if self._calls == self.fail_call:
+        self._writes += 1
+        if self._writes == self.fail_call:
             self.failed = True
             raise ConnectionError("the host went away")
-        self.inner.write(instance_id, events, first=first)
-
-    def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
-        return self.inner.read(instance_id, after, limit)
-
-    def runs_started_before(self, cutoff: datetime) -> list[str]:
-        return self.inner.runs_started_before(cutoff)
-
-    def delete_run(self, instance_id: str) -> int:
-        return self.inner.delete_run(instance_id)
+        super().write(instance_id, events, first=first)
 
 
 def statuses_of(store: TableEventStore) -> list[str | None]:
