@@ -161,6 +161,10 @@ def test_logs_carry_the_instance_id_and_the_trace(app: str, collector: Collector
     assert all(log.attributes.get("instance_id") == instance_id for log in tool_logs)
     assert tool_logs
     # Each tool's log line is written inside its tool span, so it joins the trace there.
+    # A span is exported when it ends, after the log lines written inside it.
+    collector.wait_for(
+        lambda c: {log.span_id for log in tool_logs} <= {span.span_id for span in c.trace(trace_id)}
+    )
     spans = {span.span_id: span for span in collector.trace(trace_id)}
     assert all(spans[log.span_id].name.startswith("execute_tool ") for log in tool_logs)
 
