@@ -53,17 +53,21 @@ def cpu_seconds(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def post_run(host: DevhostProcess, backend: str, scenario: Scenario) -> requests.Response:
+    """Ask the scenario's question and wait for the answer (`?wait`)."""
+    return requests.post(
+        f"{host.url}/api/runs",
+        params={"wait": WAIT_SECONDS},
+        json={"question": scenario.question, "backend": backend, "tools": scenario.tool_names},
+        timeout=WAIT_SECONDS + 30,
+    )
+
+
 def warm_up(host: DevhostProcess, backend: str, scenario: Scenario, runs: int) -> None:
     """Unmeasured runs one at a time first, so a batch's CPU seconds are the runs'
     own and not the host's one-time imports and connections."""
     for _ in range(runs):
-        reply = requests.post(
-            f"{host.url}/api/runs",
-            params={"wait": WAIT_SECONDS},
-            json={"question": scenario.question, "backend": backend,
-                  "tools": scenario.tool_names},
-            timeout=WAIT_SECONDS + 30,
-        )  # fmt: skip
+        reply = post_run(host, backend, scenario)
         instance_id = reply.json().get("id") if reply.ok else None
         if instance_id is not None:
             host.wait(str(instance_id), timeout=WAIT_SECONDS)
@@ -81,13 +85,7 @@ def run_batch(
     def one(_: int) -> tuple[float, str | None]:
         started = time.perf_counter()
         try:
-            reply = requests.post(
-                f"{host.url}/api/runs",
-                params={"wait": WAIT_SECONDS},
-                json={"question": scenario.question, "backend": backend,
-                      "tools": scenario.tool_names},
-                timeout=WAIT_SECONDS + 30,
-            )  # fmt: skip
+            reply = post_run(host, backend, scenario)
             body = reply.json() if reply.status_code == 200 else {}
             if "id" in body:
                 ids.append(str(body["id"]))
