@@ -4,7 +4,7 @@ answer, or answered with a server error.
 An activity that meets one raises `ServiceUnavailableError`, whose message says which
 service and how (never a host, port or body: the detail goes to the log). The
 orchestration waits such a failure out on a durable timer and calls again, with
-backoff, for as long as the run's deadline allows (`run_loop.outage_wait`). Anything
+backoff, for as long as the run's deadline allows (`polling.outage_wait_ms`). Anything
 else (a refusal, rejected credentials, a bug) is not an outage and is not retried
 that way.
 """
