@@ -215,16 +215,22 @@ class TableLedger:
         instance_id: str,
         objects: Sequence[tuple[ObjectKind, str]],
         closing: CreateIntent | None = None,
+        unrecorded: Sequence[tuple[CreatedObject, CreateIntent]] = (),
     ) -> bool:
-        """Mark recorded objects of one instance deleted, and close the next create, in
-        one batch with no reads (the keys are known); False, with nothing written,
-        when an object is not on record or the closing intent's key is taken."""
+        """Mark recorded objects of one instance deleted, close the next create, and
+        write down the `unrecorded` objects with their intents settled, in one batch
+        with no reads (the keys are known); False, with nothing written, when an
+        object is not on record, an unrecorded one is, or the closing intent's key
+        is taken."""
         self.ensure_table()
         partition = table_key(instance_id)
         now = self._clock()
         operations: list[Any] = []
         if closing is not None:  # first, so a refusal comes before any mark
             operations.append(("create", _intent_entity(closing.settled_with(None))))
+        for obj, intent in unrecorded:
+            operations.append(("create", self._object_entity(obj)))
+            operations.append(("upsert", _settled_entity(intent), {"mode": UpdateMode.MERGE}))
         operations += [
             (
                 "update",

@@ -211,6 +211,14 @@ class RunPlan(Stored):
     )  # W3C traceparent of the request that started the run (durable_assistant.telemetry)
 
 
+class Unrecorded(Model):
+    """A created object not yet in the ledger, and the intent that made it."""
+
+    object_id: str = Field(min_length=1)
+    attempt: str = Field(min_length=1)
+    purpose: str = ""
+
+
 class RunHandle(Stored):
     """Ids of the server-side objects one run created: all teardown needs."""
 
@@ -222,6 +230,9 @@ class RunHandle(Stored):
     run_id: str | None = None
     response_id: str | None = None
     response_ids: list[str] = Field(default_factory=list)
+    unrecorded: Unrecorded | None = None
+    """The response whose turn ended the run, left for teardown's write to record
+    (docs/ledger.md, "What a run costs")."""
 
     def with_response(self, response_id: str) -> RunHandle:
         """The handle after a new response joined the chain (Responses backend)."""
@@ -229,6 +240,12 @@ class RunHandle(Stored):
         if response_id not in ids:
             ids = [*ids, response_id]
         return self.model_copy(update={"response_id": response_id, "response_ids": ids})
+
+    def leaving_unrecorded(self, response_id: str, attempt: str, purpose: str) -> RunHandle:
+        """The handle after `response_id` ended the run: teardown records it (and
+        settles the intent `attempt` that made it) with its deletion mark."""
+        unrecorded = Unrecorded(object_id=response_id, attempt=attempt, purpose=purpose)
+        return self.with_response(response_id).model_copy(update={"unrecorded": unrecorded})
 
 
 MAX_TOOL_NAME_CHARS = 256

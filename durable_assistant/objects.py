@@ -126,13 +126,16 @@ class ObjectRecorder(Protocol):
         instance_id: str,
         objects: Sequence[tuple[ObjectKind, str]],
         closing: CreateIntent | None = None,
+        unrecorded: Sequence[tuple[CreatedObject, CreateIntent]] = (),
     ) -> bool:
         """Mark recorded objects of one instance deleted and, with `closing` (the first
-        intent of the create that would come next), close that create, all at once.
+        intent of the create that would come next), close that create; write down the
+        `unrecorded` objects (deleted or not, as they say) with the settling of the
+        intents that made them; all at once.
 
-        False, and nothing written, when one of the objects is not on record or the
-        closing intent's key is taken (an attempt at that create was made): the
-        caller then reads what is on record.
+        False, and nothing written, when one of the objects is not on record, an
+        unrecorded one is, or the closing intent's key is taken (an attempt at that
+        create was made): the caller then reads what is on record.
         """
         ...
 
@@ -181,16 +184,23 @@ class MemoryRecorder:
         instance_id: str,
         objects: Sequence[tuple[ObjectKind, str]],
         closing: CreateIntent | None = None,
+        unrecorded: Sequence[tuple[CreatedObject, CreateIntent]] = (),
     ) -> bool:
         keys = [(instance_id, kind, object_id) for kind, object_id in objects]
+        new = {(o.instance_id, o.kind, o.object_id): o for o, _ in unrecorded}
         with self._lock:
             if any(key not in self._objects for key in keys):
+                return False
+            if any(key in self._objects for key in new):
                 return False
             if closing is not None:
                 closing_key = (closing.instance_id, closing.attempt)
                 if closing_key in self._intents:
                     return False
                 self._intents[closing_key] = closing.settled_with(None)
+            self._objects.update(new)
+            for _, intent in unrecorded:
+                self._intents[(intent.instance_id, intent.attempt)] = intent
             for key in keys:
                 self._objects[key] = self._objects[key].model_copy(update={"deleted": True})
         return True

@@ -34,6 +34,7 @@ from durable_assistant.model import (
     SubmitInput,
     TeardownReport,
     ToolCall,
+    Unrecorded,
 )
 from durable_assistant.objects import (
     APP_TAG_KEY,
@@ -267,6 +268,7 @@ def delete_all(
     kinds: frozenset[ObjectKind],
     *,
     closing: CreateIntent | None,
+    unrecorded: tuple[ObjectKind, Unrecorded] | None = None,
 ) -> TeardownReport:
     """Delete the handle's objects and every live recorded one of `kinds`.
 
@@ -275,6 +277,11 @@ def delete_all(
     in the same write; that write is refused when an attempt at that create was made
     or an object is not on record, and only then is the ledger read for objects the
     handle does not know (an attempt whose result was lost made them).
+
+    `unrecorded`: one of the handle's objects its creator left for this write (the
+    response that ended the run): written down in the same batch, marked deleted
+    when its delete went through, live for the purge when not, with its intent
+    settled.
 
     Never raises for one object: a failure is logged and listed in the report (the
     recorder keeps the object live, so the purge deletes it later).
@@ -293,13 +300,16 @@ def delete_all(
     ]
     report = _Deletions(client, instance_id)
     done = report.delete(targets)
-    if not recorder.mark_deleted_of(instance_id, done, closing):
+    leftover = _unrecorded_row(handle, unrecorded, done, now)
+    left_key = (leftover[0].kind, leftover[0].object_id) if leftover else None
+    marks = [key for key in done if key != left_key]
+    if not recorder.mark_deleted_of(instance_id, marks, closing, [leftover] if leftover else []):
         known = {(o.kind, o.object_id) for o in targets}
-        recorded_live = {
-            (o.kind, o.object_id): o
-            for o in recorder.objects_of(instance_id)
-            if o.kind in kinds and not o.deleted
-        }
+        recorded = {(o.kind, o.object_id): o for o in recorder.objects_of(instance_id)}
+        recorded_live = {key: o for key, o in recorded.items() if o.kind in kinds and not o.deleted}
+        if leftover is not None and left_key not in recorded:
+            obj, intent = leftover
+            recorder.record_all([obj], [intent])
         done += report.delete([o for key, o in recorded_live.items() if key not in known])
         to_mark = [key for key in done if key in recorded_live]
         if to_mark and not recorder.mark_deleted_of(instance_id, to_mark):
@@ -311,6 +321,36 @@ def delete_all(
         len(report.failed),
     )
     return TeardownReport(deleted=report.deleted, already_gone=report.gone, failed=report.failed)
+
+
+def _unrecorded_row(
+    handle: RunHandle,
+    unrecorded: tuple[ObjectKind, Unrecorded] | None,
+    done: Sequence[tuple[ObjectKind, str]],
+    now: datetime,
+) -> tuple[CreatedObject, CreateIntent] | None:
+    """The row of the object its creator left for teardown (deleted when it is among
+    `done`), and the settling of the intent that made it."""
+    if unrecorded is None:
+        return None
+    kind, left = unrecorded
+    obj = CreatedObject(
+        kind=kind,
+        object_id=left.object_id,
+        instance_id=handle.instance_id,
+        backend=handle.backend,
+        created_at=now,
+        deleted=(kind, left.object_id) in done,
+    )
+    intent = CreateIntent(
+        instance_id=handle.instance_id,
+        attempt=left.attempt,
+        purpose=left.purpose,
+        kind=kind,
+        backend=handle.backend,
+        started_at=now,
+    ).settled_with(left.object_id)
+    return obj, intent
 
 
 class _Deletions:

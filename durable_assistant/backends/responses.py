@@ -9,7 +9,8 @@ teardown: every response of the chain, and any the recorder knows of.
 
 Following (see `following.py`, background mode only: a foreground response stops
 when its reader goes away): the response is created with `stream=True`; it is
-recorded as soon as `response.created` names it, and its last event carries the
+recorded as soon as it asks for a tool, or outlives the reading (a response whose
+turn ends the run is recorded by teardown), and its last event carries the
 finished response, so no poll is needed. When the budget passes the stream is let
 go and the response goes on; a stream that breaks falls back to one retrieve.
 """
@@ -164,7 +165,10 @@ class ResponsesBackend:
         # The create that would come next: the answer to the newest response.
         purpose = submit_purpose(handle.response_id) if handle.response_id else START_PURPOSE
         closing = self._intent(handle.instance_id, purpose)
-        return delete_all(self._client, self._recorder, handle, ours, KINDS, closing=closing)
+        left = (ObjectKind.RESPONSE, handle.unrecorded) if handle.unrecorded else None
+        return delete_all(
+            self._client, self._recorder, handle, ours, KINDS, closing=closing, unrecorded=left
+        )
 
     def _intent(self, instance_id: str, purpose: str) -> CreateIntent:
         return CreateIntent.first(instance_id, purpose, ObjectKind.RESPONSE, self.backend)
@@ -226,10 +230,13 @@ class ResponsesBackend:
                 ),
             )
             response = raw.parse()
-            self._record(response.id, handle.instance_id, intent)
+            state = self._state(response, raw.headers)
             _TURNS.remember(response.id, turn)
-            handle = handle.with_response(response.id)
-            return Step(handle=handle, state=self._state(response, raw.headers))
+            if _ends_the_run(state):  # a foreground response that ended the run
+                handle = handle.leaving_unrecorded(response.id, intent.attempt, intent.purpose)
+                return Step(handle=handle, state=state)
+            self._record(response.id, handle.instance_id, intent)
+            return Step(handle=handle.with_response(response.id), state=state)
         except BadRequestError as error:
             if not is_filtered_request(error):
                 raise
@@ -246,31 +253,56 @@ class ResponsesBackend:
         stream: Stream[ResponseStreamEvent],
         follow: Follow,
         turn: _Turn,
-        intent: CreateIntent | None = None,
+        intent: CreateIntent,
     ) -> Step:
-        """Read the response's events until it ends or the budget passes (then: pending)."""
+        """Read the response's events until it ends or the budget passes (then: pending).
+
+        The response is recorded as soon as it is known to ask for a tool (its first
+        function call) or to outlive this activity's reading; one whose turn ends the
+        run is left to teardown, which records it with its deletion mark (one
+        request fewer; see docs/ledger.md)."""
         created: str | None = None
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if created is not None and not recorded:
+                self._record(created, handle.instance_id, intent)
+                recorded = True
+
         timed = Timed(stream, follow.seconds, stream.close)
         try:
             for event in timed:
                 if event.type == "response.created" and created is None:
                     created = event.response.id
-                    self._record(created, handle.instance_id, intent)
                     _TURNS.remember(created, turn)
                     handle = handle.with_response(created)
                 elif event.type == "response.output_text.delta":
                     follow.text(event.delta)
+                elif event.type == "response.output_item.added":
+                    if event.item.type == "function_call":
+                        record()
                 elif isinstance(event, ENDING_EVENTS) and created is not None:
-                    return Step(handle=handle, state=self._state(event.response, {}))
+                    state = self._state(event.response, {})
+                    if _ends_the_run(state) and not recorded:
+                        left = handle.leaving_unrecorded(created, intent.attempt, intent.purpose)
+                        return Step(handle=left, state=state)
+                    record()
+                    return Step(handle=handle, state=state)
         except STREAM_BROKEN as error:
             if created is None:
                 raise
+            record()
             run_log(logger, handle.instance_id).warning(
                 "the stream of response %s broke (%s); retrieving it instead", created, error
             )
             return self._poll(handle)
+        except BaseException:
+            record()  # whatever stopped the reading, the response is on record
+            raise
         if created is None:
             raise RuntimeError(f"instance {handle.instance_id}: the stream named no response")
+        record()
         if timed.timed_out:
             return Step(handle=handle, state=RunState(status=RunStatus.PENDING))
         return self._poll(handle)  # it ended without its last event (cancelled)
@@ -460,6 +492,11 @@ class _RecentTurns:
 
 
 _TURNS = _RecentTurns()
+
+
+def _ends_the_run(state: RunState) -> bool:
+    """Whether the run ends with this state: its response is the run's last."""
+    return state.status.is_terminal
 
 
 def submit_purpose(previous_response_id: str | None) -> str:

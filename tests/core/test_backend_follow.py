@@ -157,14 +157,15 @@ def _wait_for_handle(harness: Harness) -> RunHandle:
     while time.monotonic() < deadline:
         objects = harness.recorder.objects_of(harness.instance_id)
         if harness.kind is Backend.RESPONSES:
-            for obj in objects:
-                if obj.kind is ObjectKind.RESPONSE:
-                    return RunHandle(
-                        backend=harness.kind,
-                        instance_id=harness.instance_id,
-                        response_id=obj.object_id,
-                        response_ids=[obj.object_id],
-                    )
+            # A text turn's response is recorded at the end of the run (by teardown),
+            # so it is found at the service.
+            for response_id in list(harness.emulator.state.responses):
+                return RunHandle(
+                    backend=harness.kind,
+                    instance_id=harness.instance_id,
+                    response_id=response_id,
+                    response_ids=[response_id],
+                )
         else:
             threads = [o.object_id for o in objects if o.kind is ObjectKind.THREAD]
             if threads:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core.credentials import AccessToken
 from pydantic import AliasChoices
 
-from durable_assistant.backends import ModelBackend
+from durable_assistant.backends import NO_FOLLOW, Follow, ModelBackend
 from durable_assistant.clients import ModelClients, build_clients
 from durable_assistant.composition import AppServices, use_services
 from durable_assistant.model import (
@@ -125,8 +125,13 @@ class Harness:
     ) -> StartInput:
         return seed_start_input(self.kind, question, tools, instance_id=self.instance_id)
 
-    def start(self, question: str = SEED_QUESTION, tools: list[str] | None = None) -> Step:
-        return self.backend.start(self.start_input(question, tools))
+    def start(
+        self,
+        question: str = SEED_QUESTION,
+        tools: list[str] | None = None,
+        follow: Follow = NO_FOLLOW,
+    ) -> Step:
+        return self.backend.start(self.start_input(question, tools), follow)
 
     def settle(self, step: Step, *, limit_seconds: float = 10.0) -> Step:
         """Poll until the run is no longer pending (the hint, capped, between polls)."""
@@ -148,16 +153,19 @@ class Harness:
             for call in step.state.tool_calls
         ]
 
-    def submit(self, step: Step, results: list[ToolResult]) -> Step:
-        return self.backend.submit(SubmitInput(handle=step.handle, results=results))
+    def submit(self, step: Step, results: list[ToolResult], follow: Follow = NO_FOLLOW) -> Step:
+        return self.backend.submit(SubmitInput(handle=step.handle, results=results), follow)
 
-    def play(self, step: Step | None = None, *, max_steps: int = 10) -> Step:
-        """Run the conversation to its end: settle, run the tools, submit, repeat."""
-        step = self.settle(step or self.start())
+    def play(
+        self, step: Step | None = None, *, max_steps: int = 10, follow: Follow = NO_FOLLOW
+    ) -> Step:
+        """Run the conversation to its end: settle, run the tools, submit, repeat
+        (following each turn on its stream with `follow`)."""
+        step = self.settle(step or self.start(follow=follow))
         for _ in range(max_steps):
             if step.state.status is not RunStatus.REQUIRES_ACTION:
                 return step
-            step = self.settle(self.submit(step, self.run_tools(step)))
+            step = self.settle(self.submit(step, self.run_tools(step), follow))
         raise AssertionError(f"no end after {max_steps} steps: {step.state}")
 
     def live(self) -> dict[str, int]:
