@@ -21,9 +21,15 @@ from activities.blueprint import bp
 from durable_assistant import service
 from durable_assistant.backends.following import TextHook
 from durable_assistant.composition import services
-from durable_assistant.events import EventSlot, step_events, take_slot
+from durable_assistant.events import (
+    EventSlot,
+    StoredEvent,
+    announced_events,
+    step_events,
+    take_slot,
+)
 from durable_assistant.logging_setup import run_log
-from durable_assistant.model import RunHandle, StartInput, Step, SubmitInput
+from durable_assistant.model import RunHandle, RunStatus, StartInput, Step, SubmitInput
 from durable_assistant.outages import outages_named
 from durable_assistant.telemetry import traced_activity
 
@@ -109,11 +115,20 @@ def _recorded(
     text: bool = True,
 ) -> dict[str, Any]:
     """One model call between its events: the orchestrator's (written while the call
-    goes), the model's text as it comes (when `text`), then the step's own."""
+    goes), the model's text as it comes (when `text`), then the step's own — with,
+    when the model asks for tools, each tool call's `started` event, in the slot the
+    orchestrator will run it in (`events.announced_events`): one write for them all,
+    and none by the tool calls."""
     with outages_named(instance_id), services().run_events.writer(instance_id, slot) as events:
         events.write_soon()
         sink = events.text_sink() if text else None
         step = call(sink)
         rest = sink.close() if sink is not None else []
-        events.write(*rest, *step_events(step))  # the last text with the usage: one write
+        ahead = slot.ahead if slot is not None else None
+        announced: list[StoredEvent] = []
+        if ahead is not None and step.state.status is RunStatus.REQUIRES_ACTION:
+            announced = announced_events(ahead, step.state.tool_calls)
+        events.write(*rest, *step_events(step), ahead=announced)  # the last text, usage: one write
+    if announced:
+        step = step.model_copy(update={"tools_announced": True})
     return step.to_json()

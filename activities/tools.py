@@ -24,8 +24,10 @@ logger = logging.getLogger(__name__)
 @traced_activity("run_tool")
 def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one tool call and return its output for the model (recording it as it
-    starts and as it finishes in the run's event log). The tool does not wait for the
-    started event's write, nor the activity for the finished event's: the run's next
+    starts and as it finishes in the run's event log). Its started event is written
+    by the model call that asked for it, with that call's last events, unless the slot
+    says otherwise (`EventSlot.written`); then the tool does not wait for its write.
+    Nor does the activity wait for the finished event's write: the run's next
     activity writes that one again (`events.finished_again`), and is the only one to
     write it for a step's only call (it follows at once: one request fewer)."""
     slot = take_slot(payload)
@@ -35,7 +37,8 @@ def run_tool(payload: dict[str, Any]) -> dict[str, Any]:
     )
     with services().run_events.writer(invocation.instance_id, slot) as events:
         place = events.place
-        events.write_soon(tool_started(invocation.call, events.step, **place))  # while it runs
+        if not events.started_written:
+            events.write_soon(tool_started(invocation.call, events.step, **place))  # as it runs
         result = service.run_tool(invocation)
         finished = tool_finished(result, events.step, **place)
         events.write_last(*([finished] if place.get("calls") != 1 else []))  # as it returns

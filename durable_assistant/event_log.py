@@ -417,7 +417,7 @@ class SlotWriter:
         self._log = log
         self._instance_id = instance_id
         self._slot = slot
-        self._next = 0
+        self._next = slot.written if slot is not None else 0  # the rest is written
         self._texts = 0
         # Earlier activities' events to write again go at the head of the first write.
         self._unwritten: list[StoredEvent] = list(slot.rewrite) if slot is not None else []
@@ -436,6 +436,12 @@ class SlotWriter:
         return self._slot.step if self._slot is not None else 0
 
     @property
+    def started_written(self) -> bool:
+        """Whether another activity wrote this slot's first events (a tool call's
+        record and `started`, see `EventSlot.written`)."""
+        return self._slot is not None and self._slot.written > 0
+
+    @property
     def place(self) -> dict[str, int]:
         """For a tool call, its place among its step's calls (`index`, `calls`), as the
         call's events record it."""
@@ -443,16 +449,19 @@ class SlotWriter:
             return {}
         return {"index": self._slot.call, "calls": self._slot.calls}
 
-    def write(self, *events: RunEvent) -> None:
+    def write(self, *events: RunEvent, ahead: Sequence[StoredEvent] = ()) -> None:
         """Write the orchestrator's events for this activity (first call only),
         whatever a background write could not store, and `events`, in one batch, once
-        any background write has ended. Text past the slot's text budget is dropped
-        (the end event has the whole answer); raises when storage fails."""
+        any background write has ended; `ahead`: events already numbered in the slots
+        of activities the orchestrator schedules next (`events.announced_events`), in
+        the same batch. Text past the slot's text budget is dropped (the end event has
+        the whole answer); raises when storage fails."""
         self.settle()
         batch = self._number(events)
-        if batch is None:
+        if batch is None and not (ahead and self._slot is not None and self._log is not None):
             return
-        self._store([*self._unwritten, *batch])
+        batch = batch or []
+        self._store([*self._unwritten, *batch, *ahead])
         self._unwritten = []
         self._next += len(batch)
 

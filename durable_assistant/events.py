@@ -23,6 +23,14 @@ event of an activity after the step (the one after a step also writes every call
 their slot lies among the step's (`index`, `calls`), so a reader knows the step's
 slots even before each has an event.
 
+A model call is told where the tool calls it may ask for will go (`StepAhead`: the
+orchestrator schedules them next, in the slots that follow), so when it ends
+needing tools it writes their first events itself — the phase change, each call's
+`started` — in its own last batch (`announced_events`); the orchestrator then tells
+each tool call its first events are written (`EventSlot.written`), or, when the run
+ends before running them, has the next activity write a `finished` event saying
+so for each (`run_loop.LoopState.tools_not_run`).
+
 Bounds: an event's data is at most `MAX_EVENT_CHARS` of JSON (the end's answer is cut
 to `MAX_ANSWER_CHARS`), an activity writes at most `SLOT_SIZE` events, and past
 `MAX_RUN_SLOTS` scheduled activities only the end is recorded.
@@ -93,6 +101,17 @@ class StoredEvent(Model):
     data: dict[str, Any]
 
 
+class StepAhead(Model):
+    """Where a model call's tool calls go if it ends needing tools: the slot of the
+    step's first call (the others follow it), the step, and the orchestrator's events
+    the first call's slot records (its phase change). The orchestrator schedules the
+    step's calls there at once (see `announced_events`)."""
+
+    slot: int = Field(ge=0)
+    step: int = Field(ge=0)
+    record: list[RunEvent] = Field(default_factory=list)
+
+
 class EventSlot(Model):
     """What an activity may record: its slot, the run's step, and the orchestrator's
     own events to write first; for a tool call, its place among the step's calls
@@ -105,6 +124,12 @@ class EventSlot(Model):
     calls: int = Field(default=0, ge=0)
     rewrite: list[StoredEvent] = Field(default_factory=list)
     """Earlier activities' last events, to write again first (see `finished_again`)."""
+    ahead: StepAhead | None = None
+    """For a model call: where the tool calls it may ask for go."""
+    written: int = Field(default=0, ge=0)
+    """Events at the head of the slot already written by another activity: for a tool
+    call, its `record` and its `started` event, which the model call that asked for
+    it wrote (`announced_events`)."""
 
 
 def sequence_number(slot: int, index: int) -> int:
@@ -227,6 +252,26 @@ def finished_again(slot: EventSlot, result: ToolResult) -> StoredEvent:
     return StoredEvent(seq=seq, type=event.type, data=event.data)
 
 
+def announced_events(ahead: StepAhead, calls: Sequence[ToolCall]) -> list[StoredEvent]:
+    """The events the step's tool call activities would write first — the first's
+    `record`, then each call's `started` — numbered in the slots they will be
+    scheduled in, for the model call that saw the step to write with its own last
+    events (one request instead of one per call). Slots past `MAX_RUN_SLOTS` get none.
+    """
+    stored: list[StoredEvent] = []
+    for index, call in enumerate(calls):
+        slot = ahead.slot + index
+        if slot >= MAX_RUN_SLOTS:
+            break
+        started = tool_started(call, ahead.step, index=index, calls=len(calls))
+        head = [*(ahead.record if index == 0 else []), started]
+        stored += [
+            StoredEvent(seq=sequence_number(slot, i), type=e.type, data=e.data)
+            for i, e in enumerate(head)
+        ]
+    return stored
+
+
 def slot_of(seq: int) -> int:
     """The slot of sequence number `seq` (-1 below the first slot)."""
     return seq // SLOT_SIZE - 1
@@ -299,6 +344,12 @@ class EventCursor(Model):
     def owing(self, events: Sequence[StoredEvent]) -> EventCursor:
         """Have the next activity write `events` again (already numbered)."""
         return self.model_copy(update={"owed": [*self.owed, *events]})
+
+    def ahead(self, step: int) -> StepAhead:
+        """Where the tool calls of step `step` go when they are the next activities
+        scheduled (the first takes the phase change to running tools)."""
+        record = self.with_phase(Phase.RUNNING_TOOLS, step).pending
+        return StepAhead(slot=self.next_slot, step=step, record=record)
 
     def take(
         self, step: int, *, always: bool = False, call: int = 0, calls: int = 0

@@ -321,6 +321,9 @@ class Step(Stored):
 
     handle: RunHandle
     state: RunState
+    tools_announced: bool = False
+    """The activity wrote the `started` events of the step's tool calls, in the slots
+    the orchestrator named (`events.StepAhead`), so the tool calls do not."""
 
 
 class StartInput(Stored):

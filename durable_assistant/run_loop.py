@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, Field
 
-from durable_assistant.events import EventCursor, EventSlot, RunEvent, StoredEvent
+from durable_assistant.events import (
+    EventCursor,
+    EventSlot,
+    RunEvent,
+    StepAhead,
+    StoredEvent,
+    finished_again,
+)
 from durable_assistant.model import (
     MIN_DEADLINE_SECONDS,
     MIN_POLL_MS,
@@ -159,6 +166,46 @@ class LoopState(Stored):
         step = self.progress(self.events.phase or Phase.STARTING).step
         slot, events = self.events.take(step, always=always, call=call, calls=calls)
         return slot, self.model_copy(update={"events": events})
+
+    def model_call_slot(self) -> tuple[EventSlot | None, LoopState]:
+        """The event slot of a model call about to be scheduled: it also says where the
+        tool calls it may ask for go (none when the run may take no more steps), so
+        the call writes their `started` events itself (`events.announced_events`)."""
+        slot, state = self.event_slot()
+        if slot is None or self.step >= self.plan.max_steps:
+            return slot, state
+        ahead = state.events.ahead(state.progress(Phase.RUNNING_TOOLS).step)
+        return slot.model_copy(update={"ahead": ahead}), state
+
+    def tool_slot(
+        self, call: int, calls: int, announced: StepAhead | None
+    ) -> tuple[EventSlot | None, LoopState]:
+        """The event slot of the `call`-th of a step's `calls` tool calls; when the model
+        call that asked for them wrote their first events (`announced`, where it wrote
+        them), the slot says so and the tool call writes only its `finished`."""
+        slot, state = self.event_slot(call=call, calls=calls)
+        if slot is None or announced is None:
+            return slot, state
+        expected = StepAhead(
+            slot=announced.slot + call,
+            step=announced.step,
+            record=announced.record if call == 0 else [],
+        )
+        if StepAhead(slot=slot.slot, step=slot.step, record=slot.record) != expected:
+            return slot, state  # not where they were written: the call writes its own
+        return slot.model_copy(update={"written": len(slot.record) + 1}), state
+
+    def tools_not_run(self, calls: Sequence[ToolCall], reason: str | None) -> LoopState:
+        """The state after the run ended before running a step's tool calls whose
+        `started` events were written: their slots are passed over, and each call's
+        `finished` (not run) is left for the next activity to write."""
+        state = self.recording(Phase.RUNNING_TOOLS)
+        owed: list[StoredEvent] = []
+        for index, call in enumerate(calls):
+            slot, state = state.event_slot(call=index, calls=len(calls))
+            if slot is not None:
+                owed.append(finished_again(slot, not_run_result(call, reason)))
+        return state.owing(owed)
 
     def progress(self, phase: Phase, version: str | None = None) -> Progress:
         """The custom status for `phase` (while tools run, the step they belong to);
@@ -330,6 +377,12 @@ def trace_of(step: int, call: ToolCall, result: ToolResult) -> ToolTrace:
         ok=result.ok,
         duration_ms=result.duration_ms,
     )
+
+
+def not_run_result(call: ToolCall, reason: str | None) -> ToolResult:
+    """What the log says of a tool call the run ended before running."""
+    text = f"{ERROR_PREFIX}not run: the run ended first ({reason or 'no reason given'})"
+    return ToolResult(call_id=call.call_id, name=call.name, output=short(text), ok=False)
 
 
 def tool_failure_result(call: ToolCall, error: BaseException) -> ToolResult:

@@ -27,7 +27,13 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 
 import activities
 from durable_assistant import polling, telemetry
-from durable_assistant.events import EventSlot, end_event, finished_again, with_slot
+from durable_assistant.events import (
+    EventSlot,
+    StepAhead,
+    end_event,
+    finished_again,
+    with_slot,
+)
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     Model,
@@ -97,6 +103,8 @@ class _Run:
         self.version: str | None = context.version or None
         self.waits_out_outages = waits_out_outages(self.version)
         self.cancel: Task = context.wait_for_external_event(CANCEL_EVENT)
+        self.announced: StepAhead | None = None
+        """Where the last model call wrote its step's tool call events, if it did."""
 
     # -- logging and status --
 
@@ -117,9 +125,20 @@ class _Run:
         slot, self.state = self.state.event_slot()
         return self._schedule(activity, policy, with_slot(payload.to_json(), slot))
 
-    def _tool_activity(self, invocation: ToolInvocation, call: int, calls: int) -> ToolTask:
-        """Schedule one of a step's `calls` tool calls, the `call`-th."""
-        slot, self.state = self.state.event_slot(call=call, calls=calls)
+    def _model_activity(
+        self, activity: Any, policy: Policy, payload: Model
+    ) -> tuple[Task, StepAhead | None]:
+        """Schedule a model call, and say where the tool calls it may ask for go."""
+        slot, self.state = self.state.model_call_slot()
+        task = self._schedule(activity, policy, with_slot(payload.to_json(), slot))
+        return task, slot.ahead if slot is not None else None
+
+    def _tool_activity(
+        self, invocation: ToolInvocation, call: int, calls: int, announced: StepAhead | None
+    ) -> ToolTask:
+        """Schedule one of a step's `calls` tool calls, the `call`-th (`announced`:
+        where the model call that asked for them wrote their `started` events)."""
+        slot, self.state = self.state.tool_slot(call, calls, announced)
         data = with_slot(invocation.to_json(), slot)
         return ToolTask(self._schedule(activities.run_tool, polling.TOOL_RETRY, data), slot)
 
@@ -175,7 +194,7 @@ class _Run:
         policy = None if self.waits_out_outages else polling.MODEL_CALL_RETRY
         failures = 0
         while True:
-            task = self._activity(activity, policy, payload)
+            task, ahead = self._model_activity(activity, policy, payload)
             try:
                 step = Step.from_json((yield from self.raced(task)))
             except Exception as error:
@@ -189,6 +208,7 @@ class _Run:
                 continue
             failures = 0
             self.state = self.state.acted_on(step.handle, step.state)
+            self.announced = ahead if step.tools_announced else None
             if step.state.status is not RunStatus.THROTTLED or activity is activities.poll_run:
                 return step
             wait_s = polling.throttle_wait_seconds(step.state.retry_after_seconds)
@@ -273,14 +293,12 @@ class _Run:
     def run_tools_and_submit(self, calls: list[ToolCall]) -> Generator[Task, Any, Step | Ending]:
         """Fan every tool call out in parallel, fan in, submit all outputs at once."""
         plan = self.state.plan
-        if self.cancel.is_completed:
-            return Ending.cancelled(self.cancel.result)
-        if polling.past_deadline(self.ctx.current_utc_datetime, self.state.deadline_at):
-            return Ending.deadline(plan.deadline_seconds)
-        if not calls:
-            return Ending.no_tool_calls()
-        if self.state.step >= plan.max_steps:
-            return Ending.too_many_steps(plan.max_steps)
+        announced, self.announced = self.announced, None
+        ending = self.tools_ending(calls)
+        if ending is not None:
+            if announced is not None:  # their `started` events are written: close them
+                self.state = self.state.tools_not_run(calls, ending.reason)
+            return ending
         self.phase(Phase.RUNNING_TOOLS)
         self.log("step %d: running %d tool calls", self.state.step + 1, len(calls))
         scheduled = [
@@ -288,6 +306,7 @@ class _Run:
                 ToolInvocation(instance_id=self.instance_id, call=call, allowed_tools=plan.tools),
                 index,
                 len(calls),
+                announced,
             )
             for index, call in enumerate(calls)
         ]
@@ -311,6 +330,19 @@ class _Run:
         if isinstance(got, Step):
             self.state = self.state.new_turn()
         return got
+
+    def tools_ending(self, calls: list[ToolCall]) -> Ending | None:
+        """Why the run ends instead of running a step's tool calls, if it does."""
+        plan = self.state.plan
+        if self.cancel.is_completed:
+            return Ending.cancelled(self.cancel.result)
+        if polling.past_deadline(self.ctx.current_utc_datetime, self.state.deadline_at):
+            return Ending.deadline(plan.deadline_seconds)
+        if not calls:
+            return Ending.no_tool_calls()
+        if self.state.step >= plan.max_steps:
+            return Ending.too_many_steps(plan.max_steps)
+        return None
 
     def gather_tools(
         self, calls: list[ToolCall], tasks: list[Task]
