@@ -7,8 +7,11 @@ Layout (one table, `EVENTS_TABLE_NAME`, in the ledger's storage account):
   order; fields `type`, `data` (JSON) and `written_at`. One partition per run: a
   write is one batch transaction (upserts under keys known in advance, never a read
   first), a read is one range query.
-- run rows: PartitionKey `~runs`, RowKey = the instance id, with `started_at`. The
-  purge finds old runs there without scanning every event.
+- run rows: in the run's partition, RowKey `!run` (before every event key, so no
+  read of events sees it), with `instance_id` and `started_at`, written in the run's
+  first batch (no request of its own). The purge finds old runs by a query for
+  these rows. Earlier versions kept run rows in a partition of their own
+  (PartitionKey `~runs`, RowKey = the instance id); the purge reads those too.
 
 Upserts under deterministic keys make a retried activity, or one re-run after a host
 died, rewrite the same rows instead of adding new ones (see `durable_assistant.events`).
@@ -31,7 +34,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
@@ -52,7 +55,8 @@ from durable_assistant.ledger import table_key
 
 logger = logging.getLogger(__name__)
 
-RUNS_PARTITION = "~runs"  # an escaped instance id never starts with `~`
+RUN_ROW = "!run"  # sorts before every zero-padded sequence number
+LEGACY_RUNS_PARTITION = "~runs"  # an escaped instance id never starts with `~`
 SEQ_DIGITS = 15
 BATCH_LIMIT = 100  # the Table service's most operations per transaction
 READ_LIMIT = 1_000
@@ -116,19 +120,19 @@ class TableEventStore:
     def write(self, instance_id: str, events: Sequence[StoredEvent], *, first: bool) -> None:
         self.ensure_table()
         now = self._clock()
-        if first:
-            # Before the events: a run with events always has its run row.
-            with contextlib.suppress(ResourceExistsError):
-                self._table.create_entity(
-                    {
-                        "PartitionKey": RUNS_PARTITION,
-                        "RowKey": table_key(instance_id),
-                        "instance_id": instance_id,
-                        "started_at": now,
-                    }
-                )
         partition = table_key(instance_id)
-        operations = [
+        operations: list[Any] = []
+        if first:
+            # In the first batch: a run with events always has its run row. A retried
+            # first write stamps it again, seconds later: the purge's cutoff is days.
+            run_row = {
+                "PartitionKey": partition,
+                "RowKey": RUN_ROW,
+                "instance_id": instance_id,
+                "started_at": now,
+            }
+            operations.append(("upsert", run_row, {"mode": UpdateMode.REPLACE}))
+        operations += [
             (
                 "upsert",
                 {
@@ -142,7 +146,7 @@ class TableEventStore:
             )
             for event in events
         ]
-        if len(operations) == 1:  # one event: a plain upsert, no batch body to build
+        if len(operations) == 1:  # one row: a plain upsert, no batch body to build
             self._table.upsert_entity(operations[0][1], mode=UpdateMode.REPLACE)
             return
         for start in range(0, len(operations), BATCH_LIMIT):
@@ -170,12 +174,19 @@ class TableEventStore:
 
     def runs_started_before(self, cutoff: datetime) -> list[str]:
         self.ensure_table()
+        parameters = {"cutoff": cutoff.astimezone(UTC)}
         rows = self._table.query_entities(
-            "PartitionKey eq @pk and started_at lt @cutoff",
-            parameters={"pk": RUNS_PARTITION, "cutoff": cutoff.astimezone(UTC)},
+            f"RowKey eq '{RUN_ROW}' and started_at lt @cutoff",
+            parameters=parameters,
             select=["instance_id"],
         )
-        return [str(row["instance_id"]) for row in rows]
+        legacy = self._table.query_entities(
+            f"PartitionKey eq '{LEGACY_RUNS_PARTITION}' and started_at lt @cutoff",
+            parameters=parameters,
+            select=["instance_id"],
+        )
+        ids = [str(row["instance_id"]) for row in rows]
+        return list(dict.fromkeys([*ids, *(str(row["instance_id"]) for row in legacy)]))
 
     def delete_run(self, instance_id: str) -> int:
         self.ensure_table()
@@ -197,8 +208,8 @@ class TableEventStore:
                 # A row went meanwhile (two purges at once): delete one by one.
                 for _, entity in batch:
                     self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
-        self._table.delete_entity(RUNS_PARTITION, partition)  # a missing row is no error
-        return len(keys)
+        self._table.delete_entity(LEGACY_RUNS_PARTITION, partition)  # missing: no error
+        return len([key for key in keys if key != RUN_ROW])
 
 
 class MemoryEventStore:

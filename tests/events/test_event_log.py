@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from azure.data.tables import TableClient
 
 from durable_assistant.event_log import (
+    LEGACY_RUNS_PARTITION,
     MemoryEventStore,
     RunEvents,
     TableEventStore,
@@ -339,6 +340,34 @@ def test_the_purge_removes_the_event_logs_of_old_runs_that_are_over(
     assert "event_logs_purged=2" in report.summary()
     again = purge_events(statuses, old)
     assert again.event_logs_purged == 0
+
+
+def test_the_purge_removes_the_event_logs_of_runs_noted_in_the_earlier_layout(
+    azurite: str, table_name: str
+) -> None:
+    """Runs whose row an earlier version wrote in a partition of its own."""
+    table = TableClient.from_connection_string(azurite, table_name=table_name)
+    store = TableEventStore(table, clock=lambda: NOW - timedelta(days=8))
+    for instance_id in ["earlier-done", "earlier-running"]:
+        store.write(
+            instance_id, [StoredEvent(seq=10_000, type=EventType.TEXT, data={})], first=False
+        )
+        table.create_entity(
+            {
+                "PartitionKey": LEGACY_RUNS_PARTITION,
+                "RowKey": instance_id,
+                "instance_id": instance_id,
+                "started_at": NOW - timedelta(days=8),
+            }
+        )
+    statuses = {"earlier-done": RuntimeStatus.COMPLETED, "earlier-running": RuntimeStatus.RUNNING}
+
+    report = purge_events(statuses, store)
+
+    assert report.event_logs_purged == 1
+    assert store.read("earlier-done", after=0, limit=10) == []
+    assert len(store.read("earlier-running", after=0, limit=10)) == 1
+    assert store.runs_started_before(NOW) == ["earlier-running"]
 
 
 def test_the_memory_store_keeps_the_same_order_and_keys() -> None:

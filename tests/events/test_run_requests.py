@@ -120,9 +120,9 @@ def test_a_seed_run_writes_no_event_request_per_tool_call(
     tools = [requests for name, requests in spent if name == "run_tool"]
     assert tools == [0] * sum(len(calls) for calls in SEED_STEPS)  # written by the model call
     start, *submits, end = [r for name, r in spent if name != "run_tool"]
-    # The start: the run row (for the purge), the orchestrator's events as the call
-    # begins, and its own at the end — usage, with the next step's tool calls.
-    assert start == 3
+    # The start: the orchestrator's events as the call begins (with the run's row,
+    # for the purge), and its own at the end — usage, with the next step's tool calls.
+    assert start == 2
     # A submit: the finished tool calls and its phase as it begins, then its own; the
     # last one's text as it comes first (one piece: one write).
     assert submits == [2] * (steps - 1) + [3]
