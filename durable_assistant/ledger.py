@@ -43,6 +43,7 @@ from durable_assistant.clients import build_credential
 from durable_assistant.model import Backend
 from durable_assistant.objects import CreatedObject, CreateIntent, ObjectKind
 from durable_assistant.settings import Settings
+from durable_assistant.table_transport import table_transport
 
 logger = logging.getLogger(__name__)
 
@@ -475,10 +476,13 @@ def table_client(
     one is set, else by managed identity (`credential`, or one built from the settings).
 
     Raises ValueError when no storage setting is present (see `ledger_configured`).
+    Its connections are pooled for many requests at once (`table_transport`).
     """
     if settings.storage_connection_string is not None:
         return TableClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value(), table_name=table_name
+            settings.storage_connection_string.get_secret_value(),
+            table_name=table_name,
+            transport=table_transport(),
         )
     endpoint = table_service_endpoint(settings)
     if endpoint is None:
@@ -491,6 +495,7 @@ def table_client(
         endpoint=endpoint,
         table_name=table_name,
         credential=credential or build_credential(settings),
+        transport=table_transport(),
     )
 
 

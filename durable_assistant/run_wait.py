@@ -6,11 +6,15 @@ orchestration's custom status says `tearing_down` from just before. So a waiting
 caller answers with the recorded end while the orchestration finishes its teardown
 behind the answer. It reads little while it waits: a write of the end in this
 process wakes it at once; else it reads the orchestration's status after 1 s, then
-less and less often, at most 3 s apart (which also sees a run terminated from
-outside, that records no end), and once the status says `tearing_down`, the status
+with gaps that double up to `MAX_STATUS_CHECK_SECONDS` (which also sees a run
+terminated from outside, that records no end, and an end written on another
+instance), and once the status says `tearing_down`, the status
 and the log every `WAIT_POLL_MS` (an end written on another instance; an end that
 cannot be read or whose answer was too long for the log, for which the result is
-awaited).
+awaited). A wait for a run its caller has just started reads nothing first.
+
+Each of those reads is a request to the Functions host (and on Azure, a storage
+read), so they come rarely: they are the fallback, not the way a wait ends.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ from durable_assistant.model import Phase
 logger = logging.getLogger(__name__)
 
 STATUS_CHECK_SECONDS = 1.0
-"""How soon a wait first reads the orchestration's status again; each later read
-comes `STATUS_CHECK_GROWTH` times later, up to `MAX_STATUS_CHECK_SECONDS` apart
-(until the teardown begins)."""
+"""How soon a wait first reads the orchestration's status again; each later gap is
+`STATUS_CHECK_GROWTH` times the one before, up to `MAX_STATUS_CHECK_SECONDS` (until
+the teardown begins): so an end this process did not write (another instance's, a
+termination) is seen at most that late."""
 
-STATUS_CHECK_GROWTH = 1.5
-MAX_STATUS_CHECK_SECONDS = 3.0
+STATUS_CHECK_GROWTH = 2.0
+MAX_STATUS_CHECK_SECONDS = 8.0
 
 StatusView = Callable[[], Awaitable[RunView | None]]
 """The run's view from its durable status alone; None for an unknown instance."""
@@ -66,9 +71,17 @@ async def view_now(
 
 
 async def view_when_done(
-    read_status: StatusView, event_log: EventLog, instance_id: str, wait_seconds: float
+    read_status: StatusView,
+    event_log: EventLog,
+    instance_id: str,
+    wait_seconds: float,
+    *,
+    just_started: bool = False,
 ) -> RunView | None:
-    """The run's view once it is `done`, or as it is after `wait_seconds`."""
+    """The run's view once it is `done`, or as it is after `wait_seconds`.
+
+    `just_started`: the caller started the run a moment ago, so with time to wait
+    there is nothing to read yet (the first read comes after a while or at its end)."""
     try:
         log = event_log()
     except Exception:
@@ -77,18 +90,22 @@ async def view_when_done(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(wait_seconds, 0.0)
     check = STATUS_CHECK_SECONDS
+    look = not just_started or wait_seconds <= 0
     with _end_written(log, instance_id) as end_written:
         while True:
-            end_written.clear()  # an end written from here on wakes the wait below
-            view = await view_now(read_status, event_log, instance_id)
-            remaining = deadline - loop.time()
-            if view is None or view.done or remaining <= 0:
-                return view
-            # Teardown is short: look often then (the end may be written on another
-            # instance, or be too long for the log); before it, a write here wakes us.
-            interval = WAIT_POLL_MS / 1000 if view.phase is Phase.TEARING_DOWN else check
+            interval = check
+            if look:
+                end_written.clear()  # an end written from here on wakes the wait below
+                view = await view_now(read_status, event_log, instance_id)
+                if view is None or view.done or loop.time() >= deadline:
+                    return view
+                # Teardown is short: look often then (the end may be written on another
+                # instance, or be too long for the log); before it, a write here wakes us.
+                if view.phase is Phase.TEARING_DOWN:
+                    interval = WAIT_POLL_MS / 1000
+            look = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(end_written.wait(), min(interval, remaining))
+                await asyncio.wait_for(end_written.wait(), min(interval, deadline - loop.time()))
             check = min(check * STATUS_CHECK_GROWTH, MAX_STATUS_CHECK_SECONDS)
 
 

@@ -76,7 +76,7 @@ async def start_run_http(req: Request, client: df.DurableOrchestrationClient) ->
     run_log(logger, instance_id).info(
         "started (%s backend, tools %s)", plan.backend.value, plan.tools
     )
-    view = await wait_for_view(req, client, instance_id, wait_seconds)
+    view = await wait_for_view(req, client, instance_id, wait_seconds, just_started=True)
     if view is None:  # purged already: nothing to show, but it was started
         view = RunView(
             id=instance_id,
@@ -95,14 +95,18 @@ async def wait_for_view(
     client: df.DurableOrchestrationClient,
     instance_id: str,
     wait_seconds: int,
+    *,
+    just_started: bool = False,
 ) -> RunView | None:
     """The run's view once it is done (its end recorded), or as it is after
-    `wait_seconds` (see `durable_assistant.run_wait`)."""
+    `wait_seconds` (see `durable_assistant.run_wait`; `just_started`: started by this
+    request)."""
     return await view_when_done(
         lambda: view_of(req, client, instance_id),
         lambda: services().run_events,
         instance_id,
         wait_seconds,
+        just_started=just_started,
     )
 
 

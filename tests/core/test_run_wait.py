@@ -200,3 +200,58 @@ def test_a_wait_that_runs_out_answers_the_run_as_it_is() -> None:
     view = asyncio.run(view_when_done(status, lambda: log, RUN, 1))
 
     assert view == running(Phase.WAITING_FOR_MODEL)
+
+
+def test_an_end_written_by_another_process_is_seen_at_a_status_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(run_wait, "STATUS_CHECK_SECONDS", 0.05)
+    store = MemoryEventStore()
+    log = RunEvents(store)  # this process's log: it never sees the write below
+    status = Status(running(Phase.WAITING_FOR_MODEL))
+
+    async def scenario() -> RunView | None:
+        waiting = asyncio.create_task(view_when_done(status, lambda: log, RUN, 30))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        status.view = running(Phase.TEARING_DOWN)
+        store.write(RUN, [end_of("1860 flights")], first=False)  # another instance's write
+        return await asyncio.wait_for(waiting, 10)
+
+    view = asyncio.run(scenario())
+
+    assert view is not None and view.done and view.answer == "1860 flights"
+    assert view.runtime_status is RuntimeStatus.RUNNING
+
+
+def test_a_wait_for_a_run_just_started_reads_nothing_until_woken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(run_wait, "STATUS_CHECK_SECONDS", 600.0)
+    log = RunEvents(MemoryEventStore())
+    status = Status(running(Phase.STARTING))
+
+    async def scenario() -> RunView | None:
+        waiting = asyncio.create_task(
+            view_when_done(status, lambda: log, RUN, 900, just_started=True)
+        )
+        await asyncio.sleep(0.3)
+        assert status.reads == 0
+        status.view = running(Phase.TEARING_DOWN)
+        write(log, [end_of("1860 flights")])
+        return await asyncio.wait_for(waiting, 30)
+
+    view = asyncio.run(scenario())
+
+    assert view is not None and view.done and view.answer == "1860 flights"
+    assert status.reads == 1
+
+
+def test_a_run_just_started_without_time_to_wait_is_read_at_once() -> None:
+    status = Status(running(Phase.STARTING))
+
+    view = asyncio.run(
+        view_when_done(status, lambda: RunEvents(MemoryEventStore()), RUN, 0, just_started=True)
+    )
+
+    assert view == running(Phase.STARTING) and status.reads == 1
