@@ -67,6 +67,7 @@ class Engine:
         # from each episode's new events, so an activity needs no history read.
         self._task_traces: dict[tuple[str, int], dict[str, Any] | None] = {}
         self._running_work: set[int] = set()
+        self._work_given_back = False
         self._wake_orchestrations = asyncio.Event()
         self._wake_activities = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -218,13 +219,22 @@ class Engine:
     # activities ----------------------------------------------------------------------
 
     async def _activity_loop(self) -> None:
+        # A wake looks only at work added since the last look (the table holds every
+        # running item too); a quiet second, or an item given back, looks at all again.
+        seen = 0
         while True:
             self._wake_activities.clear()
-            for item in self.store.work_items(exclude=self._running_work):
+            if self._work_given_back:
+                self._work_given_back = False
+                seen = 0
+            for item in self.store.work_items(exclude=self._running_work, after=seen):
                 self._running_work.add(item.id)
                 self._spawn(self._activity(item))
-            with contextlib.suppress(TimeoutError):
+                seen = max(seen, item.id)
+            try:
                 await asyncio.wait_for(self._wake_activities.wait(), IDLE_POLL_SECONDS)
+            except TimeoutError:
+                seen = 0
 
     async def _activity(self, item: WorkItem) -> None:
         try:
@@ -235,6 +245,7 @@ class Engine:
                 self._wake_orchestrations.set()
         except Exception:
             LOGGER.exception("activity %s of %s failed inside devhost", item.name, item.instance_id)
+            self._work_given_back = True  # still stored: the next look runs it again
         finally:
             self._running_work.discard(item.id)
 

@@ -343,9 +343,10 @@ class Store:
 
     # activities ----------------------------------------------------------------------
 
-    def work_items(self, exclude: set[int]) -> list[WorkItem]:
-        """Activities waiting to run (including ones whose run a kill interrupted)."""
-        rows = self._rows("SELECT * FROM work_items ORDER BY id")
+    def work_items(self, exclude: set[int], after: int = 0) -> list[WorkItem]:
+        """Activities waiting to run (including ones whose run a kill interrupted);
+        with `after`, only those added since the item of that id (ids only grow)."""
+        rows = self._rows("SELECT * FROM work_items WHERE id > ? ORDER BY id", [after])
         return [WorkItem(**dict(r)) for r in rows if r["id"] not in exclude]
 
     def finish_work(self, work_id: int, result: NewMessage) -> bool:
