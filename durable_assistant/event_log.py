@@ -52,6 +52,7 @@ from durable_assistant.events import (
     text_event,
 )
 from durable_assistant.ledger import table_key
+from durable_assistant.table_batch import upsert_all
 
 logger = logging.getLogger(__name__)
 
@@ -121,36 +122,33 @@ class TableEventStore:
         self.ensure_table()
         now = self._clock()
         partition = table_key(instance_id)
-        operations: list[Any] = []
+        rows: list[dict[str, Any]] = []
         if first:
             # In the first batch: a run with events always has its run row. A retried
             # first write stamps it again, seconds later: the purge's cutoff is days.
-            run_row = {
-                "PartitionKey": partition,
-                "RowKey": RUN_ROW,
-                "instance_id": instance_id,
-                "started_at": now,
-            }
-            operations.append(("upsert", run_row, {"mode": UpdateMode.REPLACE}))
-        operations += [
-            (
-                "upsert",
+            rows.append(
                 {
                     "PartitionKey": partition,
-                    "RowKey": row_key(event.seq),
-                    "type": event.type.value,
-                    "data": json.dumps(event.data, ensure_ascii=False),
-                    "written_at": now,
-                },
-                {"mode": UpdateMode.REPLACE},
+                    "RowKey": RUN_ROW,
+                    "instance_id": instance_id,
+                    "started_at": now,
+                }
             )
+        rows += [
+            {
+                "PartitionKey": partition,
+                "RowKey": row_key(event.seq),
+                "type": event.type.value,
+                "data": json.dumps(event.data, ensure_ascii=False),
+                "written_at": now,
+            }
             for event in events
         ]
-        if len(operations) == 1:  # one row: a plain upsert, no batch body to build
-            self._table.upsert_entity(operations[0][1], mode=UpdateMode.REPLACE)
+        if len(rows) == 1:  # one row: a plain upsert, no batch body to build
+            self._table.upsert_entity(rows[0], mode=UpdateMode.REPLACE)
             return
-        for start in range(0, len(operations), BATCH_LIMIT):
-            self._table.submit_transaction(operations[start : start + BATCH_LIMIT])
+        for start in range(0, len(rows), BATCH_LIMIT):
+            upsert_all(self._table, rows[start : start + BATCH_LIMIT])
 
     def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
         self.ensure_table()
