@@ -6,7 +6,8 @@ Layout (one table, `EVENTS_TABLE_NAME`, in the ledger's storage account):
   RowKey = the sequence number, zero-padded so the service's key order is the run's
   order; fields `type`, `data` (JSON) and `written_at`. One partition per run: a
   write is one batch transaction (upserts under keys known in advance, never a read
-  first), a read is one range query.
+  first; its body built by `table_batch`, at a third of the SDK's CPU), a read is
+  one range query.
 - run rows: in the run's partition, RowKey `!run` (before every event key, so no
   read of events sees it), with `instance_id` and `started_at`, written in the run's
   first batch (no request of its own). The purge finds old runs by a query for
