@@ -53,7 +53,7 @@ from durable_assistant.events import (
     text_event,
 )
 from durable_assistant.ledger import table_key
-from durable_assistant.table_batch import upsert_all
+from durable_assistant.table_batch import transact
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +148,9 @@ class TableEventStore:
         if len(rows) == 1:  # one row: a plain upsert, no batch body to build
             self._table.upsert_entity(rows[0], mode=UpdateMode.REPLACE)
             return
-        for start in range(0, len(rows), BATCH_LIMIT):
-            upsert_all(self._table, rows[start : start + BATCH_LIMIT])
+        upserts = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows]
+        for start in range(0, len(upserts), BATCH_LIMIT):
+            transact(self._table, upserts[start : start + BATCH_LIMIT])
 
     def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
         self.ensure_table()

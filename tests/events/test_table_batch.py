@@ -1,21 +1,23 @@
-"""Upserts in one entity group transaction with the body built by `table_batch`, on
-Azurite: stored as the SDK stores them, all or none, and replacing what was there."""
+"""One partition's writes in one entity group transaction with the body built by
+`table_batch`, on Azurite: stored as the SDK stores them, all or none, each verb
+doing what the SDK's does."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient, UpdateMode
 
 from durable_assistant import table_batch
-from durable_assistant.table_batch import upsert_all
+from durable_assistant.table_batch import Operation, RefusedBatch, transact
 
 PARTITION = "run%2F1 it's"
+REPLACE = {"mode": UpdateMode.REPLACE}
+MERGE = {"mode": UpdateMode.MERGE}
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def table(azurite: str, table_name: str) -> TableClient:
     return client
 
 
-def rows(partition: str = PARTITION) -> list[dict[str, object]]:
+def rows(partition: str = PARTITION) -> list[dict[str, Any]]:
     return [
         {
             "PartitionKey": partition,
@@ -43,13 +45,17 @@ def rows(partition: str = PARTITION) -> list[dict[str, object]]:
     ]
 
 
-def stored(table: TableClient, partition: str = PARTITION) -> dict[str, dict[str, object]]:
+def upserts(entities: Sequence[dict[str, Any]]) -> list[Operation]:
+    return [("upsert", entity, REPLACE) for entity in entities]
+
+
+def stored(table: TableClient, partition: str = PARTITION) -> dict[str, dict[str, Any]]:
     entities = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition})
     return {str(e["RowKey"]): dict(e) for e in entities}
 
 
 def test_a_batch_stores_its_rows_as_the_sdk_does(table: TableClient) -> None:
-    upsert_all(table, rows())
+    transact(table, upserts(rows()))
     for entity in rows("by the sdk"):
         table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
@@ -65,44 +71,65 @@ def test_a_batch_stores_its_rows_as_the_sdk_does(table: TableClient) -> None:
     assert [e["RowKey"] for e in found] == ["!run", "!run"]
 
 
-def test_a_batch_replaces_the_rows_it_names(table: TableClient) -> None:
-    upsert_all(table, rows())
-    again = [{**rows()[0]}, {k: v for k, v in rows()[1].items() if k != "count"}]
-    again[1]["type"] = "end"
+def test_each_verb_does_what_the_sdk_s_does(table: TableClient) -> None:
+    for key in ("replaced", "merged", "updated", "deleted"):
+        table.upsert_entity({"PartitionKey": PARTITION, "RowKey": key, "old": 1, "keep": 1})
 
-    upsert_all(table, again)
+    transact(
+        table,
+        [
+            ("create", {"PartitionKey": PARTITION, "RowKey": "created", "new": 2}),
+            ("upsert", {"PartitionKey": PARTITION, "RowKey": "replaced", "new": 2}, REPLACE),
+            ("upsert", {"PartitionKey": PARTITION, "RowKey": "merged", "old": 2}, MERGE),
+            ("update", {"PartitionKey": PARTITION, "RowKey": "updated", "old": 2}, MERGE),
+            ("delete", {"PartitionKey": PARTITION, "RowKey": "deleted"}),
+        ],
+    )
 
-    row = stored(table)["000000000010000"]
-    assert row["type"] == "end"
-    assert "count" not in row  # replaced, not merged
+    after = {
+        key: {k: v for k, v in e.items() if k not in ("PartitionKey", "RowKey")}
+        for key, e in stored(table).items()
+    }
+    assert after == {
+        "created": {"new": 2},
+        "replaced": {"new": 2},
+        "merged": {"old": 2, "keep": 1},
+        "updated": {"old": 2, "keep": 1},
+    }
 
 
-def test_a_row_the_service_refuses_fails_the_batch_and_stores_nothing(
-    table: TableClient,
+@pytest.mark.parametrize(
+    ("operation", "status"),
+    [
+        (("create", {"PartitionKey": PARTITION, "RowKey": "there"}), 409),
+        (("update", {"PartitionKey": PARTITION, "RowKey": "missing", "a": 1}, MERGE), 404),
+        (("upsert", {"PartitionKey": PARTITION, "RowKey": "x", "data": "y" * 40_000}, MERGE), 400),
+    ],
+)
+def test_an_operation_the_service_refuses_fails_the_batch_and_writes_nothing(
+    table: TableClient, operation: Operation, status: int
 ) -> None:
-    refused: list[dict[str, object]] = [
-        *rows(),
-        {"PartitionKey": PARTITION, "RowKey": "x", "data": "y" * 40_000},
-    ]
+    table.upsert_entity({"PartitionKey": PARTITION, "RowKey": "there"})
 
-    with pytest.raises(HttpResponseError):
-        upsert_all(table, refused)
+    with pytest.raises(RefusedBatch) as refused:
+        transact(table, [*upserts(rows()), operation])
 
-    assert stored(table) == {}
+    assert refused.value.status_code == status
+    assert set(stored(table)) == {"there"}
 
 
-def test_a_batch_the_service_cannot_read_is_sent_the_sdks_way(
+def test_a_batch_the_service_does_not_take_is_sent_the_sdk_s_way(
     table: TableClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     built = table_batch._batch_request
 
-    def unreadable(client: TableClient, entities: Sequence[Mapping[str, Any]]) -> HttpRequest:
-        request = built(client, entities)
+    def unreadable(client: TableClient, operations: Sequence[Operation]) -> HttpRequest:
+        request = built(client, operations)
         return HttpRequest("POST", request.url, headers=request.headers, content=b"no batch")
 
     monkeypatch.setattr(table_batch, "_batch_request", unreadable)
 
-    upsert_all(table, rows())
+    transact(table, upserts(rows()))
 
     assert set(stored(table)) == {"!run", "000000000010000"}
     assert "sending it the SDK's way" in caplog.text
