@@ -71,6 +71,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+KEEP_ALIVE_SECONDS = 130
+"""How long an idle client connection stays open: Kestrel's default KeepAliveTimeout."""
+
+
 def announce(line: str) -> None:
     """Write one line to stdout in a single write, so log output never splits it."""
     sys.stdout.flush()
@@ -85,6 +89,10 @@ async def serve(host: DevHost, sock: socket.socket) -> None:
         lifespan="off",
         loop="asyncio",
         http="httptools",  # the C parser: the HTTP API and every status read cost less CPU
+        # Idle connections stay open as long as the host's Kestrel keeps them (130 s):
+        # clients that pool connections (the durable client's aiohttp keeps them 15 s)
+        # would otherwise send on one the server is just closing after uvicorn's 5 s.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=3,
     )
     server = _Server(config)
