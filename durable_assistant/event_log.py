@@ -6,8 +6,7 @@ Layout (one table, `EVENTS_TABLE_NAME`, in the ledger's storage account):
   RowKey = the sequence number, zero-padded so the service's key order is the run's
   order; fields `type`, `data` (JSON) and `written_at`. One partition per run: a
   write is one batch transaction (upserts under keys known in advance, never a read
-  first; its body built by `table_batch`, at a third of the SDK's CPU), a read is
-  one range query.
+  first), a read is one range query.
 - run rows: in the run's partition, RowKey `!run` (before every event key, so no
   read of events sees it), with `instance_id` and `started_at`, written in the run's
   first batch (no request of its own). The purge finds old runs by a query for
@@ -53,7 +52,6 @@ from durable_assistant.events import (
     text_event,
 )
 from durable_assistant.ledger import table_key
-from durable_assistant.table_batch import transact
 
 logger = logging.getLogger(__name__)
 
@@ -123,34 +121,36 @@ class TableEventStore:
         self.ensure_table()
         now = self._clock()
         partition = table_key(instance_id)
-        rows: list[dict[str, Any]] = []
+        operations: list[Any] = []
         if first:
             # In the first batch: a run with events always has its run row. A retried
             # first write stamps it again, seconds later: the purge's cutoff is days.
-            rows.append(
+            run_row = {
+                "PartitionKey": partition,
+                "RowKey": RUN_ROW,
+                "instance_id": instance_id,
+                "started_at": now,
+            }
+            operations.append(("upsert", run_row, {"mode": UpdateMode.REPLACE}))
+        operations += [
+            (
+                "upsert",
                 {
                     "PartitionKey": partition,
-                    "RowKey": RUN_ROW,
-                    "instance_id": instance_id,
-                    "started_at": now,
-                }
+                    "RowKey": row_key(event.seq),
+                    "type": event.type.value,
+                    "data": json.dumps(event.data, ensure_ascii=False),
+                    "written_at": now,
+                },
+                {"mode": UpdateMode.REPLACE},
             )
-        rows += [
-            {
-                "PartitionKey": partition,
-                "RowKey": row_key(event.seq),
-                "type": event.type.value,
-                "data": json.dumps(event.data, ensure_ascii=False),
-                "written_at": now,
-            }
             for event in events
         ]
-        if len(rows) == 1:  # one row: a plain upsert, no batch body to build
-            self._table.upsert_entity(rows[0], mode=UpdateMode.REPLACE)
+        if len(operations) == 1:  # one row: a plain upsert, no batch body to build
+            self._table.upsert_entity(operations[0][1], mode=UpdateMode.REPLACE)
             return
-        upserts = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows]
-        for start in range(0, len(upserts), BATCH_LIMIT):
-            transact(self._table, upserts[start : start + BATCH_LIMIT])
+        for start in range(0, len(operations), BATCH_LIMIT):
+            self._table.submit_transaction(operations[start : start + BATCH_LIMIT])
 
     def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
         self.ensure_table()

@@ -43,7 +43,6 @@ from durable_assistant.clients import build_credential
 from durable_assistant.model import Backend
 from durable_assistant.objects import CreatedObject, CreateIntent, ObjectKind
 from durable_assistant.settings import Settings
-from durable_assistant.table_batch import RefusedBatch, transact
 from durable_assistant.table_transport import table_transport
 
 logger = logging.getLogger(__name__)
@@ -403,8 +402,8 @@ class TableLedger:
         if len(operations) == 1:  # the same outcome, as a plain request
             return self._single(operations[0])
         try:
-            transact(self._table, operations)
-        except (RefusedBatch, TableTransactionError) as error:
+            self._table.submit_transaction(operations)
+        except TableTransactionError as error:
             if error.status_code in _REFUSED:
                 return False
             raise
