@@ -1,20 +1,19 @@
 """The run event log in Table storage: written by activities, read by the events API.
 
-Layout (one table, `EVENTS_TABLE_NAME`, in the ledger's storage account):
+Layout (one table, `EVENTS_TABLE_NAME`, in the ledger's storage account): one
+partition per run (PartitionKey = the instance id, escaped like the ledger's keys),
+one row per write, keyed by the highest sequence number in it
+(`durable_assistant.event_rows`). A write is one plain upsert under a key known in
+advance, never a read first; a read is one range query.
 
-- event rows: PartitionKey = the instance id (escaped like the ledger's keys),
-  RowKey = the sequence number, zero-padded so the service's key order is the run's
-  order; fields `type`, `data` (JSON) and `written_at`. One partition per run: a
-  write is one batch transaction (upserts under keys known in advance, never a read
-  first), a read is one range query.
-- run rows: in the run's partition, RowKey `!run` (before every event key, so no
-  read of events sees it), with `instance_id` and `started_at`, written in the run's
-  first batch (no request of its own). The purge finds old runs by a query for
-  these rows. Earlier versions kept run rows in a partition of their own
-  (PartitionKey `~runs`, RowKey = the instance id); the purge reads those too.
+The run's first write also notes the run for the purge: its row has `instance_id`
+and `started_at`, and the purge finds old runs by a query on `started_at`. Earlier
+versions noted runs in a row of their own (RowKey `!run` in the run's partition, or
+in a partition `~runs`); the purge finds and removes those too.
 
-Upserts under deterministic keys make a retried activity, or one re-run after a host
-died, rewrite the same rows instead of adding new ones (see `durable_assistant.events`).
+Deterministic sequence numbers make a retried activity, or one re-run after a host
+died, write the same events again, which a read keeps once (see
+`durable_assistant.events` and `durable_assistant.event_rows`).
 
 Readers in the same process are woken by the writer at once; other processes (the
 HTTP trigger on another instance) see new rows at their next poll, `POLL_SECONDS`.
@@ -26,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 import logging
 import threading
 import time
@@ -34,11 +32,12 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from durable_assistant.event_rows import events_in, row_key, rows_of, transactions_of
 from durable_assistant.events import (
     MAX_TEXT_EVENTS_PER_SLOT,
     SLOT_SIZE,
@@ -57,17 +56,11 @@ logger = logging.getLogger(__name__)
 
 RUN_ROW = "!run"  # sorts before every zero-padded sequence number
 LEGACY_RUNS_PARTITION = "~runs"  # an escaped instance id never starts with `~`
-SEQ_DIGITS = 15
 BATCH_LIMIT = 100  # the Table service's most operations per transaction
 READ_LIMIT = 1_000
 POLL_SECONDS = 0.25
 TEXT_INTERVAL_SECONDS = 0.1
 WRITER_THREADS = 32  # one write at a time per run: as many runs at once as activities
-
-
-def row_key(seq: int) -> str:
-    """The RowKey of sequence number `seq` (key order = sequence order)."""
-    return f"{seq:0{SEQ_DIGITS}d}"
 
 
 def _utcnow() -> datetime:
@@ -121,82 +114,56 @@ class TableEventStore:
         self.ensure_table()
         now = self._clock()
         partition = table_key(instance_id)
-        operations: list[Any] = []
-        if first:
-            # In the first batch: a run with events always has its run row. A retried
-            # first write stamps it again, seconds later: the purge's cutoff is days.
-            run_row = {
-                "PartitionKey": partition,
-                "RowKey": RUN_ROW,
-                "instance_id": instance_id,
-                "started_at": now,
-            }
-            operations.append(("upsert", run_row, {"mode": UpdateMode.REPLACE}))
-        operations += [
-            (
-                "upsert",
-                {
-                    "PartitionKey": partition,
-                    "RowKey": row_key(event.seq),
-                    "type": event.type.value,
-                    "data": json.dumps(event.data, ensure_ascii=False),
-                    "written_at": now,
-                },
-                {"mode": UpdateMode.REPLACE},
-            )
-            for event in events
-        ]
-        if len(operations) == 1:  # one row: a plain upsert, no batch body to build
-            self._table.upsert_entity(operations[0][1], mode=UpdateMode.REPLACE)
+        rows = rows_of(events)
+        if not rows:
             return
-        for start in range(0, len(operations), BATCH_LIMIT):
-            self._table.submit_transaction(operations[start : start + BATCH_LIMIT])
+        # The first write's row notes the run for the purge (a retried first write
+        # stamps it again, seconds later: the purge's cutoff is days).
+        marks = {"instance_id": instance_id, "started_at": now} if first else {}
+        entities = [
+            row.entity(partition, now, **(marks if index == 0 else {}))
+            for index, row in enumerate(rows)
+        ]
+        if len(entities) == 1:  # the usual write: one plain upsert
+            self._table.upsert_entity(entities[0], mode=UpdateMode.REPLACE)
+            return
+        by_key = {row.key: entity for row, entity in zip(rows, entities, strict=True)}
+        for group in transactions_of(rows):
+            self._table.submit_transaction(
+                [("upsert", by_key[row.key], {"mode": UpdateMode.REPLACE}) for row in group]
+            )
 
     def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
+        # Every row holding an event past `after` has a key past it (a row's key is
+        # its highest sequence number); such rows may hold earlier events too.
         self.ensure_table()
         entities = self._table.query_entities(
             "PartitionKey eq @pk and RowKey gt @after",
             parameters={"pk": table_key(instance_id), "after": row_key(max(after, 0))},
-            results_per_page=min(limit, 1_000),
+            results_per_page=1_000,
         )
-        events: list[StoredEvent] = []
-        for entity in entities:
-            events.append(
-                StoredEvent(
-                    seq=int(entity["RowKey"]),
-                    type=EventType(entity["type"]),
-                    data=json.loads(entity["data"]),
-                )
-            )
-            if len(events) >= limit:
-                break
-        return events
+        return [event for event in events_in(entities) if event.seq > after][:limit]
 
     def runs_started_before(self, cutoff: datetime) -> list[str]:
+        # The rows that note runs: a first write's row, or in earlier layouts the
+        # run's `!run` row or its row in the `~runs` partition.
         self.ensure_table()
-        parameters = {"cutoff": cutoff.astimezone(UTC)}
         rows = self._table.query_entities(
-            f"RowKey eq '{RUN_ROW}' and started_at lt @cutoff",
-            parameters=parameters,
+            "started_at lt @cutoff",
+            parameters={"cutoff": cutoff.astimezone(UTC)},
             select=["instance_id"],
         )
-        legacy = self._table.query_entities(
-            f"PartitionKey eq '{LEGACY_RUNS_PARTITION}' and started_at lt @cutoff",
-            parameters=parameters,
-            select=["instance_id"],
-        )
-        ids = [str(row["instance_id"]) for row in rows]
-        return list(dict.fromkeys([*ids, *(str(row["instance_id"]) for row in legacy)]))
+        return list(dict.fromkeys(str(row["instance_id"]) for row in rows))
 
     def delete_run(self, instance_id: str) -> int:
         self.ensure_table()
         partition = table_key(instance_id)
-        keys = [
-            str(entity["RowKey"])
-            for entity in self._table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey"]
+        rows = list(
+            self._table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey", "count"]
             )
-        ]
+        )
+        keys = [str(row["RowKey"]) for row in rows]
         for start in range(0, len(keys), BATCH_LIMIT):
             batch = [
                 ("delete", {"PartitionKey": partition, "RowKey": key})
@@ -209,7 +176,8 @@ class TableEventStore:
                 for _, entity in batch:
                     self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
         self._table.delete_entity(LEGACY_RUNS_PARTITION, partition)  # missing: no error
-        return len([key for key in keys if key != RUN_ROW])
+        # An earlier layout's row is one event (its `!run` row none).
+        return sum(int(row.get("count") or 1) for row in rows if row["RowKey"] != RUN_ROW)
 
 
 class MemoryEventStore:

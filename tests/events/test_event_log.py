@@ -111,6 +111,68 @@ def test_reading_after_a_sequence_number_resumes_after_it(log: RunEvents) -> Non
     assert log.store.read("run-1", after=0, limit=2) == everything[:2]
 
 
+class CountingTable:
+    """A TableClient that notes which of its request methods were called."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._table, name)
+        if name in {"upsert_entity", "submit_transaction", "create_entity", "update_entity"}:
+
+            def counted(*args: object, **kwargs: object) -> object:
+                self.calls.append(name)
+                return attribute(*args, **kwargs)
+
+            return counted
+        return attribute
+
+
+def test_a_write_of_several_events_is_one_plain_upsert(azurite: str, table_name: str) -> None:
+    table = CountingTable(TableClient.from_connection_string(azurite, table_name=table_name))
+    store = TableEventStore(table)  # type: ignore[arg-type]
+    log = RunEvents(store)
+    slot = EventSlot(slot=0, record=[phase_event(Phase.STARTING, 0)])
+
+    log.writer("run-1", slot).write(tool_started(CALL, 0), tool_finished(RESULT, 0))
+
+    assert table.calls == ["upsert_entity"]  # not a batch transaction
+    assert kinds(store.read("run-1", after=0, limit=10)) == [
+        ("phase", "starting"),
+        ("tool_call", "started"),
+        ("tool_call", "finished"),
+    ]
+    assert store.runs_started_before(datetime.now(UTC) + timedelta(days=1)) == ["run-1"]
+
+
+def test_a_write_too_big_for_one_row_is_cut_into_rows_and_reads_back_whole(log: RunEvents) -> None:
+    texts = [text_event(i * 4_000, "\u00e9" * 4_000) for i in range(99)]
+
+    log.writer("run-1", EventSlot(slot=0)).write(*texts)
+
+    events = log.store.read("run-1", after=0, limit=1_000)
+    assert [e.data["offset"] for e in events] == [i * 4_000 for i in range(99)]
+    assert "".join(text_of(events)) == "\u00e9" * 4_000 * 99
+
+
+def test_a_retry_cutting_its_text_otherwise_reads_as_one_text(log: RunEvents) -> None:
+    """A retried model call follows the same turn but meets its deltas at other times:
+    its text goes under the same sequence numbers in other rows."""
+    first = log.writer("run-1", EventSlot(slot=0))
+    first.write(text_event(0, "Hel"))
+    first.write(text_event(3, "lo wor"))
+    first.write(text_event(9, "ld"))
+    again = log.writer("run-1", EventSlot(slot=0))
+    again.write(text_event(0, "Hello "), text_event(6, "world"))
+
+    events = log.store.read("run-1", after=0, limit=100)
+
+    assert len({e.seq for e in events}) == len(events) == 3
+    assert "".join(text_of(events)) == "Hello world"
+
+
 def test_runs_whose_ids_need_escaping_keep_their_own_events(log: RunEvents) -> None:
     ids = ["a/b", "a%2Fb", "a#b?c", "~runs"]
     for index, instance_id in enumerate(ids):
