@@ -8,11 +8,13 @@ import os
 import signal
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench.concurrent import BatchResult, format_batches, run_batch, warm_up
+from bench.earlier_app import RevisionError, checked_out, commit_of
 from bench.report import ScenarioResult, format_scenario, to_json
 from bench.runner import (
     Approach,
@@ -68,6 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrent-latency", default="1000-2000", help="model time per turn when concurrent"
     )
+    parser.add_argument(
+        "--against",
+        default="",
+        metavar="REV",
+        help="in the concurrent batches, also the app as it was at this git revision",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every sample here")
     parser.add_argument(
         "--quick",
@@ -80,6 +88,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [s for s in args.scenarios.split(",") if s and s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
+    if args.against and not args.concurrent:
+        parser.error("--against compares concurrent batches: give --concurrent too")
+    if args.against:
+        try:
+            args.against = commit_of(args.against)
+        except RevisionError as error:
+            parser.error(str(error))
     if args.runs < 1 or args.warmup < 0 or args.slow_runs < 0:
         parser.error("--runs must be at least 1, --warmup and --slow-runs at least 0")
     return args
@@ -119,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         " retrieve; tool calls one after another; then delete thread and assistant",
         "SDK helpers: the same with runs.create_and_poll / submit_tool_outputs_and_poll",
         "app: POST /api/runs?wait=60 to devhost running function_app.py, "
-        + "; ".join(f"{m}: {' '.join(f'{k}={v}' for k, v in e.items())}" for m, e in modes.items()),
+        + "; ".join(f"{m}: {' '.join(f'{k}={v}' for k, v in e.items())}" for m, e in modes.items())
+        + (
+            f"; in the concurrent batches also the app at {args.against} (its own defaults,"
+            " this devhost)"
+            if args.against
+            else ""
+        ),
         "ideal: the model time the run's turns drew, plus the tool time of the critical path",
         "model req: model-service requests per run; x sdk: over the SDK helpers'; table req:"
         " Table storage requests per run; act s: activity seconds per run (scheduled to"
@@ -129,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: list[ScenarioResult] = []
     batches: list[BatchResult] = []
-    with running_stack(SCRIPT_FILES, modes) as stack:
+    with ExitStack() as services:
+        earlier = {}
+        if args.against:
+            earlier[f"at {args.against[:9]}"] = services.enter_context(checked_out(args.against))
+        stack = services.enter_context(running_stack(SCRIPT_FILES, modes, earlier))
         approaches = approaches_for(stack, args)
         plan = [
             (SCENARIOS[name], latency)
@@ -151,16 +176,18 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             print("\n" + format_scenario(result), flush=True)
         counts = [int(n) for n in args.concurrent.split(",") if n]
+        # The earlier app first, then this one's modes: each batch a backend at a time.
+        batch_hosts = [*stack.earlier.items(), *stack.apps.items()]
         if counts:
             stack.emulator.configure(latency_ms=args.concurrent_latency)
-            for host in stack.apps.values():
+            for _, host in batch_hosts:
                 for backend in BACKENDS:
                     warm_up(host, backend, SEED, args.warmup)
         for count in counts:
             sized = [
-                run_batch(host, backend, SEED, count, f"app, {backend}, {mode}")
-                for mode, host in stack.apps.items()
+                run_batch(host, backend, SEED, count, f"app, {backend}, {name}")
                 for backend in BACKENDS
+                for name, host in batch_hosts
             ]
             batches += sized
             print("\n" + format_batches(count, args.concurrent_latency, sized), flush=True)
@@ -173,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             "sleeps": args.sleeps,
             "latencies": args.latencies,
             "app_modes": modes,
+            "against": args.against or None,
             "cpus": os.cpu_count(),
         }
         document = to_json(results, settings)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.table_proxy import TableProxy, counting_tables
@@ -37,36 +37,48 @@ __all__ = ["API_VERSION", "DEPLOYMENT", "EMULATOR_KEY", "Stack", "running_stack"
 
 @dataclass
 class Stack:
-    """The running services: one devhost per app mode, by mode name."""
+    """The running services: one devhost per app mode, by mode name, and one per
+    earlier app (`earlier_app`), by its label."""
 
     emulator: EmulatorProcess
     apps: dict[str, DevhostProcess]
     tables: TableProxy
+    earlier: dict[str, DevhostProcess] = field(default_factory=dict)
 
 
 @contextmanager
 def running_stack(
     scripts: list[Path],
     modes: Mapping[str, Mapping[str, str]],
+    earlier: Mapping[str, Path] | None = None,
 ) -> Iterator[Stack]:
-    """Azurite (counted), the emulator (seed script plus `scripts`) and a devhost per mode
-    (with that mode's extra app settings); all stopped on exit, in reverse order."""
+    """Azurite (counted), the emulator (seed script plus `scripts`), a devhost per mode
+    (with that mode's extra app settings) and one per earlier app directory in
+    `earlier` (label: directory, with its own defaults); all stopped on exit, in
+    reverse order."""
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         storage = stack.enter_context(running_azurite(tmp / "azurite"))
         tables, counted = stack.enter_context(counting_tables(storage))
         model = stack.enter_context(running_model(scripts=scripts))
-        apps: dict[str, DevhostProcess] = {}
-        for mode, extra in modes.items():
+        hosts: dict[str, DevhostProcess] = {}
+        sources = [(mode, REPO_ROOT, extra) for mode, extra in modes.items()]
+        sources += [(label, tree, {}) for label, tree in (earlier or {}).items()]
+        for number, (name, tree, extra) in enumerate(sources):
             settings = app_settings(
                 counted,
                 model.url,
                 model.identity_env,
-                TASKHUB_NAME=f"bench{mode}",
+                TASKHUB_NAME=f"bench{number}",
                 TOOL_MODULES=TOOL_MODULE,
                 **extra,
             )
-            apps[mode] = stack.enter_context(
-                running_devhost(REPO_ROOT, tmp / f"devhost-{mode}", env=settings)
+            hosts[name] = stack.enter_context(
+                running_devhost(tree, tmp / f"devhost-{number}", env=settings)
             )
-        yield Stack(emulator=model, apps=apps, tables=tables)
+        yield Stack(
+            emulator=model,
+            apps={mode: hosts[mode] for mode in modes},
+            tables=tables,
+            earlier={label: hosts[label] for label in earlier or {}},
+        )
