@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -93,8 +94,10 @@ class Tool:
     arguments: type[BaseModel]
     call_id_parameter: str | None
 
-    @property
+    @cached_property
     def definition(self) -> ToolDefinition:
+        """Built on first use and kept: every model request sends it, and deriving the
+        schema costs more than the rest of building a request. Shared, so read-only."""
         return ToolDefinition(self.name, self.description, _schema_of(self.arguments))
 
 
