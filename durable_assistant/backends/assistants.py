@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from openai import BadRequestError, OpenAI, RateLimitError, Stream
 from openai.resources.beta import Beta
-from openai.types.beta import Assistant, AssistantStreamEvent, FunctionToolParam, Thread
+from openai.types.beta import Assistant, FunctionToolParam, Thread
 from openai.types.beta.thread_create_params import Message as ThreadMessage
 from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
@@ -47,7 +47,15 @@ from durable_assistant.backends.content_filter import (
     filtered_state,
 )
 from durable_assistant.backends.errors import model_errors, throttled_state
-from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
+from durable_assistant.backends.following import (
+    NO_FOLLOW,
+    STREAM_BROKEN,
+    Follow,
+    Json,
+    Timed,
+    json_events,
+    model_of,
+)
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     MAX_ANSWER_CHARS,
@@ -120,11 +128,13 @@ class AssistantsBackend:
                 assert handle.assistant_id is not None
                 assert handle.thread_id is not None
                 if follow.enabled:
-                    stream = beta.threads.runs.create(
-                        handle.thread_id,
-                        assistant_id=handle.assistant_id,
-                        metadata=tags,
-                        stream=True,
+                    stream = json_events(
+                        beta.threads.runs.with_raw_response.create(
+                            handle.thread_id,
+                            assistant_id=handle.assistant_id,
+                            metadata=tags,
+                            stream=True,
+                        )
                     )
                     return self._follow(handle, stream, follow)
                 raw = beta.threads.runs.with_raw_response.create(
@@ -339,8 +349,10 @@ class AssistantsBackend:
         runs = self._client.beta.threads.runs
         try:
             if follow.enabled:
-                stream = runs.submit_tool_outputs(
-                    run_id, thread_id=thread_id, tool_outputs=outputs, stream=True
+                stream = json_events(
+                    runs.with_raw_response.submit_tool_outputs(
+                        run_id, thread_id=thread_id, tool_outputs=outputs, stream=True
+                    )
                 )
                 return self._follow(handle, stream, follow)
             raw = runs.with_raw_response.submit_tool_outputs(
@@ -371,12 +383,10 @@ class AssistantsBackend:
             return self._poll(handle)  # already over: say how it ended
         return Step(handle=handle, state=self._state(handle, raw.parse(), raw.headers))
 
-    def _follow(
-        self, handle: RunHandle, stream: Stream[AssistantStreamEvent], follow: Follow
-    ) -> Step:
+    def _follow(self, handle: RunHandle, stream: Stream[Json], follow: Follow) -> Step:
         """Read the run's events until it rests or the budget passes (then: pending)."""
         seen = _RunEvents(follow)
-        timed = Timed(stream, follow.seconds, stream.close)
+        timed = Timed(stream, follow.seconds, stream.close, seen.sift)
         try:
             for event in timed:
                 seen.take(event)
@@ -513,20 +523,39 @@ class _RunEvents:
         self.follow = follow
         self.run: Run | None = None
         self.answer: str | None = None
+        self._run_named = False
 
     @property
     def resting(self) -> bool:
         return self.run is not None and self.run.status in RESTING
 
-    def take(self, event: AssistantStreamEvent) -> None:
-        if event.event == "thread.message.delta":
-            for part in event.data.delta.content or []:
-                if part.type == "text" and part.text is not None:
-                    self.follow.text(part.text.value or "")
-        elif event.event == "thread.message.completed":
-            self.answer = _message_text(event.data)
-        elif event.event.startswith("thread.run.") and isinstance(event.data, Run):
-            self.run = event.data
+    def sift(self, event: Json) -> bool:
+        """On the reading thread: text deltas go to the text hook; the run's first
+        event (its id), its resting state and the completed message go on to `take`."""
+        name = str(event.get("event") or "")
+        data = event.get("data")
+        if not isinstance(data, dict):
+            return False
+        if name == "thread.message.delta":
+            for part in (data.get("delta") or {}).get("content") or []:
+                text = part.get("text") if part.get("type") == "text" else None
+                if isinstance(text, dict):
+                    self.follow.text(str(text.get("value") or ""))
+            return False
+        if name == "thread.message.completed":
+            return True
+        if name.startswith("thread.run.") and not name.startswith("thread.run.step."):
+            wanted = not self._run_named or data.get("status") in RESTING
+            self._run_named = True
+            return wanted
+        return False
+
+    def take(self, event: Json) -> None:
+        """An event `sift` let through, made into the SDK's model."""
+        if event["event"] == "thread.message.completed":
+            self.answer = _message_text(model_of(Message, event["data"]))
+        else:
+            self.run = model_of(Run, event["data"])
 
 
 def _message_text(message: Message) -> str:

@@ -24,15 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openai import BadRequestError, OpenAI, Stream, omit
-from openai.types.responses import (
-    FunctionToolParam,
-    Response,
-    ResponseCompletedEvent,
-    ResponseFailedEvent,
-    ResponseIncompleteEvent,
-    ResponseInputParam,
-    ResponseStreamEvent,
-)
+from openai.types.responses import FunctionToolParam, Response, ResponseInputParam
 
 from durable_assistant.backends.base import (
     claim,
@@ -57,7 +49,15 @@ from durable_assistant.backends.content_filter import (
     filtered_state,
     is_filtered_request,
 )
-from durable_assistant.backends.following import NO_FOLLOW, STREAM_BROKEN, Follow, Timed
+from durable_assistant.backends.following import (
+    NO_FOLLOW,
+    STREAM_BROKEN,
+    Follow,
+    Json,
+    Timed,
+    json_events,
+    model_of,
+)
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import (
     MAX_ANSWER_CHARS,
@@ -84,8 +84,10 @@ LOST_SUBMIT = (
     "the model service did not confirm the submission of the tool outputs (its reply "
     "was lost); they were not sent again, as that would start and bill a second model turn"
 )
-ENDING_EVENTS = (ResponseCompletedEvent, ResponseFailedEvent, ResponseIncompleteEvent)
+ENDING_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
 """The events that carry the finished response."""
+FOLLOWED_EVENTS = ENDING_EVENTS | {"response.created", "response.output_item.added"}
+"""The events `_follow` acts on (text deltas go to the text hook on the way)."""
 
 
 def function_tool(definition: ToolDefinition) -> FunctionToolParam:
@@ -199,20 +201,24 @@ class ResponsesBackend:
         client = without_sdk_retries(self._client)  # see `sent_once`
         try:
             if follow.enabled and self._background:
-                stream = sent_once(
-                    self._recorder,
-                    intent,
-                    lambda: client.responses.create(
-                        model=model,
-                        instructions=instructions,
-                        input=request,
-                        tools=tools,
-                        background=True,
-                        store=True,
-                        stream=True,
-                        metadata=tags_for(handle.instance_id),
-                        previous_response_id=previous_response_id if previous_response_id else omit,
-                    ),
+                stream = json_events(
+                    sent_once(
+                        self._recorder,
+                        intent,
+                        lambda: client.responses.with_raw_response.create(
+                            model=model,
+                            instructions=instructions,
+                            input=request,
+                            tools=tools,
+                            background=True,
+                            store=True,
+                            stream=True,
+                            metadata=tags_for(handle.instance_id),
+                            previous_response_id=(
+                                previous_response_id if previous_response_id else omit
+                            ),
+                        ),
+                    )
                 )
                 return self._follow(handle, stream, follow, turn, intent)
             raw = sent_once(
@@ -250,7 +256,7 @@ class ResponsesBackend:
     def _follow(
         self,
         handle: RunHandle,
-        stream: Stream[ResponseStreamEvent],
+        stream: Stream[Json],
         follow: Follow,
         turn: _Turn,
         intent: CreateIntent,
@@ -270,20 +276,27 @@ class ResponsesBackend:
                 self._record(created, handle.instance_id, intent)
                 recorded = True
 
-        timed = Timed(stream, follow.seconds, stream.close)
+        def sift(event: Json) -> bool:
+            """Text goes to the hook at once; only what `_follow` acts on goes on."""
+            kind = event.get("type")
+            if kind == "response.output_text.delta":
+                follow.text(str(event.get("delta") or ""))
+                return False
+            return kind in FOLLOWED_EVENTS
+
+        timed = Timed(stream, follow.seconds, stream.close, sift)
         try:
             for event in timed:
-                if event.type == "response.created" and created is None:
-                    created = event.response.id
+                kind = event["type"]
+                if kind == "response.created" and created is None:
+                    created = str(event["response"]["id"])
                     _TURNS.remember(created, turn)
                     handle = handle.with_response(created)
-                elif event.type == "response.output_text.delta":
-                    follow.text(event.delta)
-                elif event.type == "response.output_item.added":
-                    if event.item.type == "function_call":
+                elif kind == "response.output_item.added":
+                    if event["item"].get("type") == "function_call":
                         record()
-                elif isinstance(event, ENDING_EVENTS) and created is not None:
-                    state = self._state(event.response, {})
+                elif kind in ENDING_EVENTS and created is not None:
+                    state = self._state(model_of(Response, event["response"]), {})
                     if _ends_the_run(state) and not recorded:
                         left = handle.leaving_unrecorded(created, intent.attempt, intent.purpose)
                         return Step(handle=left, state=state)
