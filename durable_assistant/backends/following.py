@@ -35,7 +35,8 @@ M = TypeVar("M", bound=BaseModel)
 logger = logging.getLogger(__name__)
 
 TextHook = Callable[[str], None]
-"""Hears each piece of the answer's text as the model writes it."""
+"""Hears each piece of the answer's text as the model writes it (on the thread that
+reads the stream, so it must be quick and thread-safe)."""
 
 
 @dataclass(frozen=True)
