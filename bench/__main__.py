@@ -76,6 +76,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="REV",
         help="in the concurrent batches, also the app as it was at this git revision",
     )
+    parser.add_argument(
+        "--no-poll-hint",
+        action="store_true",
+        help="the emulator sends no openai-poll-after-ms hint (it does by default, 1000 ms)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every sample here")
     parser.add_argument(
         "--quick",
@@ -142,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         ),
         "ideal: the model time the run's turns drew, plus the tool time of the critical path",
+        "model service: the emulator, "
+        + ("without a poll hint" if args.no_poll_hint else "hinting openai-poll-after-ms: 1000"),
         "model req: model-service requests per run; x sdk: over the SDK helpers'; table req:"
         " Table storage requests per run; act s: activity seconds per run (scheduled to"
         " completed); wakes: history events that woke the orchestrator; all medians",
@@ -155,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.against:
             earlier[f"at {args.against[:9]}"] = services.enter_context(checked_out(args.against))
         stack = services.enter_context(running_stack(SCRIPT_FILES, modes, earlier))
+        if args.no_poll_hint:
+            stack.emulator.configure(poll_after_ms=None)
         approaches = approaches_for(stack, args)
         plan = [
             (SCENARIOS[name], latency)
@@ -201,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             "latencies": args.latencies,
             "app_modes": modes,
             "against": args.against or None,
+            "poll_hint": not args.no_poll_hint,
             "cpus": os.cpu_count(),
         }
         document = to_json(results, settings)
