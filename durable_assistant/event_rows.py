@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from durable_assistant.events import EventType, StoredEvent
 
 SEQ_DIGITS = 15
@@ -43,6 +45,9 @@ TRANSACTION_CHARS = 3 * ROW_CHARS
 within the 4 MiB a transaction's body may have."""
 
 EVENTS_PREFIX = "events_"
+
+_EVENT_LIST = TypeAdapter(list[StoredEvent])
+"""A row's events, validated straight from their JSON."""
 
 
 def row_key(seq: int) -> str:
@@ -124,7 +129,7 @@ def _events_of(entity: Mapping[str, Any]) -> list[StoredEvent]:
             for name, value in entity.items()
             if name.startswith(EVENTS_PREFIX)
         )
-        return [StoredEvent.model_validate(raw) for raw in json.loads("".join(p for _, p in parts))]
+        return _EVENT_LIST.validate_json("".join(part for _, part in parts))
     return [
         StoredEvent(
             seq=int(entity["RowKey"]),
