@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import io
 import logging
 import os
@@ -136,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FunctionLoadError, ImportError, KeyError, ValueError) as exc:
         LOGGER.error("cannot load the app in %s: %s", app_dir, exc)
         return 1
+    # The app and everything it imported live as long as devhost does: frozen, they
+    # are left out of every later collection, so a full one walks only what came since.
+    gc.freeze()
     asyncio.run(serve(host, sock))
     return 0
 
