@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -214,11 +214,33 @@ class MemoryEventStore:
 
 @dataclass(frozen=True, eq=False)
 class _Listener:
-    """One waiter of this process for writes of one run (of `types`, or any)."""
+    """One waiter of this process for writes of one run (of `types`, or any); `seen`,
+    when given, is handed the stored events (in the waiter's loop) before the wake."""
 
     loop: asyncio.AbstractEventLoop
     written: asyncio.Event
     types: frozenset[EventType] | None
+    seen: Callable[[list[StoredEvent]], None] | None = None
+
+    def wake(self, events: list[StoredEvent]) -> None:
+        """Called in the waiter's loop."""
+        if self.seen is not None:
+            self.seen(events)
+        self.written.set()
+
+
+@dataclass
+class EndWatch:
+    """Set when this process stores the run's end, which `end` then holds (so a
+    waiter has it without reading the log)."""
+
+    written: asyncio.Event = field(default_factory=asyncio.Event)
+    end: StoredEvent | None = None
+
+    def see(self, events: list[StoredEvent]) -> None:
+        for event in events:
+            if event.type is EventType.END:
+                self.end = event
 
 
 @dataclass
@@ -301,16 +323,17 @@ class RunEvents:
             return
         for queued in batch:
             queued.done.set_result(None)
-        self._wake(instance_id, {event.type for event in rows.values()})
+        self._wake(instance_id, list(rows.values()))
 
-    def _wake(self, instance_id: str, types: set[EventType]) -> None:
-        """Tell this process's listeners of the run that events of `types` are stored."""
+    def _wake(self, instance_id: str, events: list[StoredEvent]) -> None:
+        """Tell this process's listeners of the run that `events` are stored."""
         with self._lock:
             listeners = list(self._listeners.get(instance_id, ()))
+        types = {event.type for event in events}
         for listener in listeners:
             if listener.types is None or not listener.types.isdisjoint(types):
                 with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
-                    listener.loop.call_soon_threadsafe(listener.written.set)
+                    listener.loop.call_soon_threadsafe(listener.wake, events)
 
     @contextlib.contextmanager
     def listening(
@@ -322,10 +345,26 @@ class RunEvents:
         listener = _Listener(
             asyncio.get_running_loop(), asyncio.Event(), None if types is None else frozenset(types)
         )
+        with self._listener(instance_id, listener):
+            yield listener.written
+
+    @contextlib.contextmanager
+    def end_written(self, instance_id: str) -> Iterator[EndWatch]:
+        """A watch of the run's end while the block runs: set (in the running loop)
+        when this process stores it, with the end event at hand."""
+        watch = EndWatch()
+        listener = _Listener(
+            asyncio.get_running_loop(), watch.written, frozenset({EventType.END}), watch.see
+        )
+        with self._listener(instance_id, listener):
+            yield watch
+
+    @contextlib.contextmanager
+    def _listener(self, instance_id: str, listener: _Listener) -> Iterator[None]:
         with self._lock:
             self._listeners.setdefault(instance_id, set()).add(listener)
         try:
-            yield listener.written
+            yield
         finally:
             with self._lock:
                 listeners = self._listeners.get(instance_id)

@@ -5,7 +5,8 @@ which the teardown activity does first, before it deletes what the run created; 
 orchestration's custom status says `tearing_down` from just before. So a waiting
 caller answers with the recorded end while the orchestration finishes its teardown
 behind the answer. It reads little while it waits: a write of the end in this
-process wakes it at once; else it reads the orchestration's status after 1 s, then
+process wakes it at once, with the end at hand (then only the status is read, not
+the log); else it reads the orchestration's status after 1 s, then
 with gaps that grow up to `MAX_STATUS_CHECK_SECONDS` (which also sees a run
 terminated from outside, that records no end, and an end written on another
 instance), and once the status says `tearing_down`, the status
@@ -30,8 +31,8 @@ from durable_assistant.api import (
     recorded_end,
     with_recorded_end,
 )
-from durable_assistant.event_log import RunEvents
-from durable_assistant.events import EventType
+from durable_assistant.event_log import EndWatch, RunEvents
+from durable_assistant.events import StoredEvent
 from durable_assistant.logging_setup import run_log
 from durable_assistant.model import Phase
 
@@ -57,18 +58,27 @@ EventLog = Callable[[], RunEvents]
 
 
 async def view_now(
-    read_status: StatusView, event_log: EventLog, instance_id: str
+    read_status: StatusView,
+    event_log: EventLog,
+    instance_id: str,
+    end_event: StoredEvent | None = None,
 ) -> RunView | None:
-    """The run's view: its status, plus its recorded end while it tears down."""
+    """The run's view: its status, plus its recorded end while it tears down (read
+    from the log, unless `end_event` is the end this process wrote)."""
     view = await read_status()
     if view is None or view.done or view.phase is not Phase.TEARING_DOWN:
         return view
-    try:
-        log = event_log()
-        events = await asyncio.to_thread(log.read, instance_id, 0, complete=True)
-    except Exception:
-        run_log(logger, instance_id).warning("run event log unreadable; showing the status alone")
-        return view
+    if end_event is not None:
+        events = [end_event]
+    else:
+        try:
+            log = event_log()
+            events = await asyncio.to_thread(log.read, instance_id, 0, complete=True)
+        except Exception:
+            run_log(logger, instance_id).warning(
+                "run event log unreadable; showing the status alone"
+            )
+            return view
     end = recorded_end(events)
     return view if end is None else with_recorded_end(view, end)
 
@@ -94,12 +104,12 @@ async def view_when_done(
     deadline = loop.time() + max(wait_seconds, 0.0)
     check = STATUS_CHECK_SECONDS
     look = not just_started or wait_seconds <= 0
-    with _end_written(log, instance_id) as end_written:
+    with _end_written(log, instance_id) as watch:
         while True:
             interval = check
             if look:
-                end_written.clear()  # an end written from here on wakes the wait below
-                view = await view_now(read_status, event_log, instance_id)
+                watch.written.clear()  # an end written from here on wakes the wait below
+                view = await view_now(read_status, event_log, instance_id, watch.end)
                 if view is None or view.done or loop.time() >= deadline:
                     return view
                 # Teardown is short: look often then (the end may be written on another
@@ -108,15 +118,15 @@ async def view_when_done(
                     interval = WAIT_POLL_MS / 1000
             look = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(end_written.wait(), min(interval, deadline - loop.time()))
+                await asyncio.wait_for(watch.written.wait(), min(interval, deadline - loop.time()))
             check = min(check * STATUS_CHECK_GROWTH, MAX_STATUS_CHECK_SECONDS)
 
 
 @contextlib.contextmanager
-def _end_written(log: RunEvents | None, instance_id: str) -> Iterator[asyncio.Event]:
+def _end_written(log: RunEvents | None, instance_id: str) -> Iterator[EndWatch]:
     """Set when this process writes the run's end (never, without a log)."""
     if log is None:
-        yield asyncio.Event()
+        yield EndWatch()
         return
-    with log.listening(instance_id, {EventType.END}) as written:
-        yield written
+    with log.end_written(instance_id) as watch:
+        yield watch

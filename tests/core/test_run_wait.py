@@ -117,6 +117,41 @@ def test_the_wait_answers_when_the_end_is_written_while_the_orchestration_tears_
     assert view.usage.total_tokens == 8
 
 
+class CountingStore(MemoryEventStore):
+    """Counts the reads of the log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
+        self.reads += 1
+        return super().read(instance_id, after, limit)
+
+
+def test_an_end_written_in_this_process_is_answered_without_reading_the_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(run_wait, "STATUS_CHECK_SECONDS", 600.0)  # only the write can wake it
+    store = CountingStore()
+    log = RunEvents(store)
+    status = Status(running(Phase.SUBMITTING))
+
+    async def scenario() -> RunView | None:
+        waiting = asyncio.create_task(
+            view_when_done(status, lambda: log, RUN, 900, just_started=True)
+        )
+        await asyncio.sleep(0.3)
+        status.view = running(Phase.TEARING_DOWN)
+        write(log, [end_of("1860 flights")])
+        return await asyncio.wait_for(waiting, 30)
+
+    view = asyncio.run(scenario())
+
+    assert view is not None and view.done and view.answer == "1860 flights"
+    assert (status.reads, store.reads) == (1, 0)  # the view's status; the end came with the wake
+
+
 def test_a_look_while_tearing_down_shows_the_recorded_end_and_its_reason() -> None:
     log = RunEvents(MemoryEventStore())
     write(log, [end_of("", Outcome.FAILED)])
