@@ -165,12 +165,10 @@ class Engine:
     def _run_episode(self, instance_id: str) -> None:
         started = time.monotonic()
         now = utcnow()
-        messages = self.store.messages(instance_id, now.timestamp())
-        instance = self.store.get(instance_id)
+        instance, messages, history = self.store.episode_input(instance_id, now.timestamp())
         if instance is None:
             self.store.commit_drop([m.id for m in messages])
             return
-        history = self.store.history(instance_id)
         commit, outcome = self._runner.run(instance, history, messages, now)
         if outcome.rejected:
             self._rejected.add(instance_id)

@@ -8,6 +8,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ class IndexedFunction:
     parameters: tuple[str, ...] = field(default=())
     wants_context: bool = False
 
-    @property
+    @cached_property
     def is_async(self) -> bool:
         """Coroutine functions run on the host's event loop, the others on threads."""
         return inspect.iscoroutinefunction(self.func)
@@ -71,6 +72,16 @@ class AppIndex:
     """Every function of the app, looked up by role."""
 
     functions: dict[str, IndexedFunction]
+    # Orchestrators and activities by (kind, lower-cased durable name): looked up for
+    # every episode and activity; the first one declared wins, as a scan would find it.
+    _durables: dict[tuple[TriggerKind, str], IndexedFunction] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for function in self.functions.values():
+            key = (function.kind, function.durable_name.lower())
+            self._durables.setdefault(key, function)
 
     def of_kind(self, kind: TriggerKind) -> list[IndexedFunction]:
         """Functions with that trigger type, in declaration order."""
@@ -85,10 +96,7 @@ class AppIndex:
         return self._durable(TriggerKind.ACTIVITY, name)
 
     def _durable(self, kind: TriggerKind, name: str) -> IndexedFunction | None:
-        for function in self.of_kind(kind):
-            if function.durable_name.lower() == name.lower():
-                return function
-        return None
+        return self._durables.get((kind, name.lower()))
 
 
 # Binding types devhost drives; any other binding's parameter receives None.

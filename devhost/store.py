@@ -190,6 +190,17 @@ class Store:
         rows = self._rows("SELECT * FROM instances WHERE instance_id = ?", [instance_id])
         return _instance(rows[0]) if rows else None
 
+    def episode_input(
+        self, instance_id: str, now: float
+    ) -> tuple[Instance | None, list[Message], list[Event]]:
+        """What an episode reads, under one hold of the lock: the instance (None when
+        gone), its visible messages and its current execution's history."""
+        with self._lock:
+            messages = self.messages(instance_id, now)
+            instance = self.get(instance_id)
+            history = self.history(instance_id) if instance is not None else []
+        return instance, messages, history
+
     def history(self, instance_id: str) -> list[Event]:
         """History of the instance's current execution, in order."""
         rows = self._rows(
@@ -285,10 +296,14 @@ class Store:
         with self._tx() as db:
             instance = commit.instance
             row = db.execute(
-                "SELECT execution_id FROM instances WHERE instance_id = ?", [instance.instance_id]
+                "SELECT execution_id, "
+                "(SELECT COALESCE(MAX(seq), -1) FROM history WHERE instance_id = ?) "
+                "FROM instances WHERE instance_id = ?",
+                [instance.instance_id, instance.instance_id],
             ).fetchone()
             if row is None or row[0] != (commit.execution_id or instance.execution_id):
                 return False
+            next_seq = 0 if commit.replace_history else int(row[1]) + 1
             self._upsert(db, instance)
             for child in commit.creates:
                 taken = db.execute(
@@ -305,15 +320,10 @@ class Store:
             if commit.replace_history:
                 db.execute("DELETE FROM history WHERE instance_id = ?", [instance.instance_id])
             if commit.history:
-                row = db.execute(
-                    "SELECT COALESCE(MAX(seq), -1) FROM history WHERE instance_id = ?",
-                    [instance.instance_id],
-                ).fetchone()
-                start = int(row[0]) + 1
                 db.executemany(
                     "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
                     [
-                        (instance.instance_id, start + i, json.dumps(e))
+                        (instance.instance_id, next_seq + i, json.dumps(e))
                         for i, e in enumerate(commit.history)
                     ],
                 )
