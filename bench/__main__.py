@@ -77,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="in the concurrent batches, also the app as it was at this git revision",
     )
     parser.add_argument(
+        "--against-devhost",
+        action="store_true",
+        help="serve the --against app with its own revision's devhost (default: this one's)",
+    )
+    parser.add_argument(
         "--no-poll-hint",
         action="store_true",
         help="the emulator sends no openai-poll-after-ms hint (it does by default, 1000 ms)",
@@ -95,6 +100,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
     if args.against and not args.concurrent:
         parser.error("--against compares concurrent batches: give --concurrent too")
+    if args.against_devhost and not args.against:
+        parser.error("--against-devhost needs --against REV")
     if args.against:
         try:
             args.against = commit_of(args.against)
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f"{m}: {' '.join(f'{k}={v}' for k, v in e.items())}" for m, e in modes.items())
         + (
             f"; in the concurrent batches also the app at {args.against} (its own defaults,"
-            " this devhost)"
+            + (" its own devhost)" if args.against_devhost else " this devhost)")
             if args.against
             else ""
         ),
@@ -160,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as services:
         earlier = {}
         if args.against:
-            earlier[f"at {args.against[:9]}"] = services.enter_context(checked_out(args.against))
-        stack = services.enter_context(running_stack(SCRIPT_FILES, modes, earlier))
+            label = f"at {args.against[:9]}" + (", its devhost" if args.against_devhost else "")
+            earlier[label] = services.enter_context(checked_out(args.against))
+        stack = services.enter_context(
+            running_stack(SCRIPT_FILES, modes, earlier, earlier_devhost=args.against_devhost)
+        )
         if args.no_poll_hint:
             stack.emulator.configure(poll_after_ms=None)
         approaches = approaches_for(stack, args)
@@ -210,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             "latencies": args.latencies,
             "app_modes": modes,
             "against": args.against or None,
+            "against_devhost": args.against_devhost,
             "poll_hint": not args.no_poll_hint,
             "cpus": os.cpu_count(),
         }

@@ -122,16 +122,18 @@ def run_batch(
 
 def format_batches(count: int, latency_ms: str, batches: list[BatchResult]) -> str:
     """One table for the batches of one size."""
+    width = max([30, *(len(b.label) for b in batches)])
     lines = [
         f"concurrent: {count} seed runs at once; model latency {latency_ms} ms/turn",
-        f"{'app':<30} {'ok':>8} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'cpu s/run':>10}",
+        f"{'app':<{width}} {'ok':>8} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'cpu s/run':>10}",
     ]
     for b in batches:
         p50 = "-" if b.p50_s is None else f"{b.p50_s:.2f}"
         p95 = "-" if b.p95_s is None else f"{b.p95_s:.2f}"
         cpu = "-" if b.cpu_s_per_run is None else f"{b.cpu_s_per_run:.3f}"
         lines.append(
-            f"{b.label:<30} {b.ok:>4}/{b.runs:<3} {b.runs_per_s:>7.2f} {p50:>7} {p95:>7} {cpu:>10}"
+            f"{b.label:<{width}} {b.ok:>4}/{b.runs:<3} {b.runs_per_s:>7.2f} {p50:>7} {p95:>7}"
+            f" {cpu:>10}"
         )
         lines.extend(f"  error: {error}" for error in b.errors)
     return "\n".join(lines)

@@ -51,20 +51,26 @@ def running_stack(
     scripts: list[Path],
     modes: Mapping[str, Mapping[str, str]],
     earlier: Mapping[str, Path] | None = None,
+    earlier_devhost: bool = False,
 ) -> Iterator[Stack]:
     """Azurite (counted), the emulator (seed script plus `scripts`), a devhost per mode
     (with that mode's extra app settings) and one per earlier app directory in
-    `earlier` (label: directory, with its own defaults); all stopped on exit, in
-    reverse order."""
+    `earlier` (label: directory, with its own defaults; served by that checkout's own
+    devhost with `earlier_devhost`); all stopped on exit, in reverse order."""
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         storage = stack.enter_context(running_azurite(tmp / "azurite"))
         tables, counted = stack.enter_context(counting_tables(storage))
         model = stack.enter_context(running_model(scripts=scripts))
         hosts: dict[str, DevhostProcess] = {}
-        sources = [(mode, REPO_ROOT, extra) for mode, extra in modes.items()]
-        sources += [(label, tree, {}) for label, tree in (earlier or {}).items()]
-        for number, (name, tree, extra) in enumerate(sources):
+        sources: list[tuple[str, Path, Mapping[str, str], Path | None]] = [
+            (mode, REPO_ROOT, extra, None) for mode, extra in modes.items()
+        ]
+        sources += [
+            (label, tree, {}, tree if earlier_devhost else None)
+            for label, tree in (earlier or {}).items()
+        ]
+        for number, (name, tree, extra, devhost_root) in enumerate(sources):
             settings = app_settings(
                 counted,
                 model.url,
@@ -74,7 +80,9 @@ def running_stack(
                 **extra,
             )
             hosts[name] = stack.enter_context(
-                running_devhost(tree, tmp / f"devhost-{number}", env=settings)
+                running_devhost(
+                    tree, tmp / f"devhost-{number}", env=settings, devhost_root=devhost_root
+                )
             )
         yield Stack(
             emulator=model,

@@ -42,8 +42,10 @@ class DevhostProcess:
         ready_timeout: float = 30.0,
         extra_args: Sequence[str] = (),
         echo: bool = False,
+        devhost_root: Path | None = None,
     ) -> None:
         self.app_dir = Path(app_dir)
+        self.devhost_root = devhost_root or PACKAGE_ROOT  # where `devhost` is imported from
         self.extra_args = list(extra_args)
         self.data_dir = Path(data_dir)
         self.env = dict(env or {})
@@ -64,7 +66,7 @@ class DevhostProcess:
     def start_process(self) -> None:
         """Start devhost and wait for its ready line (on the same port once known)."""
         inherited = self.env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
-        pythonpath = os.pathsep.join(p for p in (str(PACKAGE_ROOT), inherited) if p)
+        pythonpath = os.pathsep.join(p for p in (str(self.devhost_root), inherited) if p)
         command = [
             sys.executable, "-m", "devhost", str(self.app_dir),
             "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args,
@@ -203,11 +205,13 @@ def running_devhost(
     ready_timeout: float = 30.0,
     extra_args: Sequence[str] = (),
     echo: bool = False,
+    devhost_root: Path | None = None,
 ) -> Iterator[DevhostProcess]:
     """devhost serving APP_DIR in a subprocess until the block ends (then SIGTERM).
 
     `extra_args` go to the command line (e.g. `["--require-keys"]`); `echo` prints its
-    log as it comes.
+    log as it comes; `devhost_root`: the checkout devhost is run from (this one unless
+    given, e.g. an earlier revision's for the bench).
     """
     app_path = Path(app_dir).resolve()
     data_path = Path(data_dir) if data_dir is not None else app_path / ".devhost"
@@ -219,6 +223,7 @@ def running_devhost(
         ready_timeout=ready_timeout,
         extra_args=extra_args,
         echo=echo,
+        devhost_root=devhost_root,
     )
     host.start_process()
     try:

@@ -61,3 +61,6 @@ def test_against_needs_concurrent_batches(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         parse_args(["--against", "HEAD"])
     assert "--concurrent" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--concurrent", "5", "--against-devhost"])
+    assert "--against REV" in capsys.readouterr().err
