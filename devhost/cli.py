@@ -72,6 +72,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+YOUNG_COLLECTION_THRESHOLD = 5000
+"""Allocations between two collections of the youngest generation (Python's default is
+700): an app under load makes far fewer, slightly larger collections."""
+
 KEEP_ALIVE_SECONDS = 130
 """How long an idle client connection stays open: Kestrel's default KeepAliveTimeout."""
 
@@ -140,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     # The app and everything it imported live as long as devhost does: frozen, they
     # are left out of every later collection, so a full one walks only what came since.
     gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, oldest)
     asyncio.run(serve(host, sock))
     return 0
 
