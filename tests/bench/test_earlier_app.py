@@ -23,6 +23,16 @@ def _is_git_clone() -> bool:
 needs_git = pytest.mark.skipif(not _is_git_clone(), reason="the repository is not a git clone")
 
 
+def worktrees() -> str:
+    """`git worktree list` of this clone."""
+    return subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "list", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 @needs_git
 def test_a_revision_is_checked_out_beside_and_removed_after() -> None:
     committed = subprocess.run(
@@ -33,21 +43,9 @@ def test_a_revision_is_checked_out_beside_and_removed_after() -> None:
     with checked_out("HEAD") as tree:
         assert tree != REPO_ROOT
         assert (tree / "function_app.py").read_bytes() == committed
-        listed = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "worktree", "list", "--porcelain"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert str(tree) in listed
+        assert str(tree) in worktrees()
     assert not tree.exists()
-    listed = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "worktree", "list", "--porcelain"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert str(tree) not in listed
+    assert str(tree) not in worktrees()
 
 
 @needs_git
