@@ -50,13 +50,12 @@ from durable_assistant.events import (
     sequence_number,
     text_event,
 )
-from durable_assistant.ledger import table_key
+from durable_assistant.ledger import BATCH_LIMIT, table_key
 
 logger = logging.getLogger(__name__)
 
 RUN_ROW = "!run"  # sorts before every zero-padded sequence number
 LEGACY_RUNS_PARTITION = "~runs"  # an escaped instance id never starts with `~`
-BATCH_LIMIT = 100  # the Table service's most operations per transaction
 READ_LIMIT = 1_000
 POLL_SECONDS = 0.25
 TEXT_INTERVAL_SECONDS = 0.1

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from durable_assistant.events import EventType, StoredEvent
+from durable_assistant.ledger import BATCH_LIMIT
 
 SEQ_DIGITS = 15
 
@@ -107,12 +108,12 @@ def rows_of(events: Sequence[StoredEvent]) -> list[Row]:
 
 def transactions_of(rows: Sequence[Row]) -> list[list[Row]]:
     """Rows grouped into transactions of at most `TRANSACTION_CHARS` of JSON (and the
-    service's 100 operations)."""
+    service's `BATCH_LIMIT` operations)."""
     groups: list[list[Row]] = []
     size = 0
     for row in rows:
         length = sum(len(text) + 1 for text in row.json)
-        if groups and size + length <= TRANSACTION_CHARS and len(groups[-1]) < 100:
+        if groups and size + length <= TRANSACTION_CHARS and len(groups[-1]) < BATCH_LIMIT:
             groups[-1].append(row)
             size += length
         else:
