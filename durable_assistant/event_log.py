@@ -32,12 +32,12 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from durable_assistant.event_rows import events_in, row_key, rows_of, transactions_of
+from durable_assistant.event_rows import Row, events_in, row_key, rows_of, transactions_of
 from durable_assistant.events import (
     MAX_TEXT_EVENTS_PER_SLOT,
     SLOT_SIZE,
@@ -119,17 +119,16 @@ class TableEventStore:
         # The first write's row notes the run for the purge (a retried first write
         # stamps it again, seconds later: the purge's cutoff is days).
         marks = {"instance_id": instance_id, "started_at": now} if first else {}
-        entities = [
-            row.entity(partition, now, **(marks if index == 0 else {}))
-            for index, row in enumerate(rows)
-        ]
-        if len(entities) == 1:  # the usual write: one plain upsert
-            self._table.upsert_entity(entities[0], mode=UpdateMode.REPLACE)
+
+        def entity(row: Row) -> dict[str, Any]:
+            return row.entity(partition, now, **(marks if row is rows[0] else {}))
+
+        if len(rows) == 1:  # the usual write: one plain upsert
+            self._table.upsert_entity(entity(rows[0]), mode=UpdateMode.REPLACE)
             return
-        by_key = {row.key: entity for row, entity in zip(rows, entities, strict=True)}
         for group in transactions_of(rows):
             self._table.submit_transaction(
-                [("upsert", by_key[row.key], {"mode": UpdateMode.REPLACE}) for row in group]
+                [("upsert", entity(row), {"mode": UpdateMode.REPLACE}) for row in group]
             )
 
     def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
