@@ -10,9 +10,11 @@ the log); else it reads the orchestration's status after 1 s, then
 with gaps that grow up to `MAX_STATUS_CHECK_SECONDS` (which also sees a run
 terminated from outside, that records no end, and an end written on another
 instance), and once the status says `tearing_down`, the status
-and the log every `WAIT_POLL_MS` (an end written on another instance; an end that
-cannot be read or whose answer was too long for the log, for which the result is
-awaited). A wait for a run its caller has just started reads nothing first.
+and the log from `WAIT_POLL_MS` on, with gaps growing up to
+`MAX_TEARDOWN_CHECK_SECONDS` (an end written on another instance; an end that cannot
+be read or whose answer was too long for the log, for which the result is awaited).
+Each of those reads of the log takes only the rows written since the one before. A
+wait for a run its caller has just started reads nothing first.
 
 Each of those reads is a request to the Functions host (and on Azure, a storage
 read), so they come rarely: they are the fallback, not the way a wait ends.
@@ -50,6 +52,10 @@ MAX_STATUS_CHECK_SECONDS = 3.0
 request: there only a read shows the end. Longer gaps save little: status reads are
 about 1 % of the host's CPU per run in a profile of the concurrent bench."""
 
+MAX_TEARDOWN_CHECK_SECONDS = 1.0
+"""The longest gap between reads once the run tears down: its end is due any moment
+(the teardown writes it first), unless the teardown waits for a free activity slot."""
+
 StatusView = Callable[[], Awaitable[RunView | None]]
 """The run's view from its durable status alone; None for an unknown instance."""
 
@@ -57,14 +63,30 @@ EventLog = Callable[[], RunEvents]
 """The run event log; raises when there is none to read (settings, storage)."""
 
 
+class LogTail:
+    """Where the last read of a run's log ended, so the next reads only what came
+    after it: the end is the run's last event, and a log of any length is read once."""
+
+    def __init__(self) -> None:
+        self.after = 0
+
+    def read(self, log: RunEvents, instance_id: str) -> list[StoredEvent]:
+        """The events stored after the last read's (the run is over: all of them)."""
+        events = log.read(instance_id, self.after, complete=True)
+        self.after = max([self.after, *(event.seq for event in events)])
+        return events
+
+
 async def view_now(
     read_status: StatusView,
     event_log: EventLog,
     instance_id: str,
     end_event: StoredEvent | None = None,
+    tail: LogTail | None = None,
 ) -> RunView | None:
     """The run's view: its status, plus its recorded end while it tears down (read
-    from the log, unless `end_event` is the end this process wrote)."""
+    from the log, after where `tail` last ended, unless `end_event` is the end this
+    process wrote)."""
     view = await read_status()
     if view is None or view.done or view.phase is not Phase.TEARING_DOWN:
         return view
@@ -73,7 +95,7 @@ async def view_now(
     else:
         try:
             log = event_log()
-            events = await asyncio.to_thread(log.read, instance_id, 0, complete=True)
+            events = await asyncio.to_thread((tail or LogTail()).read, log, instance_id)
         except Exception:
             run_log(logger, instance_id).warning(
                 "run event log unreadable; showing the status alone"
@@ -103,19 +125,24 @@ async def view_when_done(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(wait_seconds, 0.0)
     check = STATUS_CHECK_SECONDS
+    teardown_check = WAIT_POLL_MS / 1000
     look = not just_started or wait_seconds <= 0
+    tail = LogTail()
     with _end_written(log, instance_id) as watch:
         while True:
             interval = check
             if look:
                 watch.written.clear()  # an end written from here on wakes the wait below
-                view = await view_now(read_status, event_log, instance_id, watch.end)
+                view = await view_now(read_status, event_log, instance_id, watch.end, tail)
                 if view is None or view.done or loop.time() >= deadline:
                     return view
                 # Teardown is short: look often then (the end may be written on another
                 # instance, or be too long for the log); before it, a write here wakes us.
                 if view.phase is Phase.TEARING_DOWN:
-                    interval = WAIT_POLL_MS / 1000
+                    interval = teardown_check
+                    teardown_check = min(
+                        teardown_check * STATUS_CHECK_GROWTH, MAX_TEARDOWN_CHECK_SECONDS
+                    )
             look = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(watch.written.wait(), min(interval, deadline - loop.time()))

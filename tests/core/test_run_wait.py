@@ -11,8 +11,14 @@ import pytest
 
 from durable_assistant import run_wait
 from durable_assistant.api import RunLinks, RunView
-from durable_assistant.event_log import MemoryEventStore, RunEvents
-from durable_assistant.events import MAX_ANSWER_CHARS, StoredEvent, end_event, phase_event
+from durable_assistant.event_log import READ_LIMIT, MemoryEventStore, RunEvents
+from durable_assistant.events import (
+    MAX_ANSWER_CHARS,
+    StoredEvent,
+    end_event,
+    phase_event,
+    text_event,
+)
 from durable_assistant.model import (
     Backend,
     Outcome,
@@ -118,15 +124,25 @@ def test_the_wait_answers_when_the_end_is_written_while_the_orchestration_tears_
 
 
 class CountingStore(MemoryEventStore):
-    """Counts the reads of the log."""
+    """Counts the reads of the log, and notes where each began."""
 
     def __init__(self) -> None:
         super().__init__()
         self.reads = 0
+        self.afters: list[int] = []
 
     def read(self, instance_id: str, after: int, limit: int) -> list[StoredEvent]:
         self.reads += 1
+        self.afters.append(after)
         return super().read(instance_id, after, limit)
+
+
+def texts(count: int, slot: int = 1) -> list[StoredEvent]:
+    """`count` text events of one activity, numbered in its slot."""
+    events = [text_event(i, "x") for i in range(count)]
+    return [
+        StoredEvent(seq=slot * 10_000 + i, type=e.type, data=e.data) for i, e in enumerate(events)
+    ]
 
 
 def test_an_end_written_in_this_process_is_answered_without_reading_the_log(
@@ -290,3 +306,33 @@ def test_a_run_just_started_without_time_to_wait_is_read_at_once() -> None:
     )
 
     assert view == running(Phase.STARTING) and status.reads == 1
+
+
+def test_looks_while_tearing_down_read_only_the_log_written_since_the_last() -> None:
+    store = CountingStore()
+    log = RunEvents(store)
+    write(log, texts(5))
+    status = Status(running(Phase.TEARING_DOWN))  # its end is not written yet
+
+    async def scenario() -> RunView | None:
+        waiting = asyncio.create_task(view_when_done(status, lambda: log, RUN, 30))
+        while store.reads < 3:
+            await asyncio.sleep(0.05)
+        store.write(RUN, [end_of("1860 flights")], first=False)  # another instance's write
+        return await asyncio.wait_for(waiting, 10)
+
+    view = asyncio.run(scenario())
+
+    assert view is not None and view.answer == "1860 flights"
+    assert store.afters[0] == 0
+    assert set(store.afters[1:]) == {10_004}  # the last event of the first read
+
+
+def test_the_end_of_a_log_longer_than_one_read_is_found() -> None:
+    log = RunEvents(MemoryEventStore())
+    write(log, [*texts(READ_LIMIT + 10), end_of("1860 flights")])
+    status = Status(running(Phase.TEARING_DOWN))
+
+    view = asyncio.run(view_when_done(status, lambda: log, RUN, 5))
+
+    assert view is not None and view.done and view.answer == "1860 flights"
