@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.concurrent import BatchResult, format_batches, run_batch, warm_up
+from bench.concurrent import BatchResult, by_app, format_batches, run_batch, warm_up
 from bench.earlier_app import RevisionError, checked_out, commit_of
 from bench.report import ScenarioResult, format_scenario, to_json
 from bench.runner import (
@@ -71,6 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--concurrent-latency", default="1000-2000", help="model time per turn when concurrent"
     )
     parser.add_argument(
+        "--concurrent-rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each concurrent batch N times, the apps in turn, and pool them (1)",
+    )
+    parser.add_argument(
         "--against",
         default="",
         metavar="REV",
@@ -107,9 +114,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             args.against = commit_of(args.against)
         except RevisionError as error:
             parser.error(str(error))
+    if args.concurrent_rounds < 1:
+        parser.error("--concurrent-rounds must be at least 1")
     if args.runs < 1 or args.warmup < 0 or args.slow_runs < 0:
         parser.error("--runs must be at least 1, --warmup and --slow-runs at least 0")
     return args
+
+
+def batch_label(backend: str, name: str) -> str:
+    return f"app, {backend}, {name}"
+
+
+def cpu_references(names: list[str]) -> dict[str, str]:
+    """What each app's CPU per run is divided by in the concurrent tables: the earlier
+    app (`--against`) of the same backend when there is one, else the polling app."""
+    base = next((n for n in names if n.startswith("at ")), "poll" if "poll" in names else None)
+    if base is None:
+        return {}
+    return {
+        batch_label(backend, name): batch_label(backend, base)
+        for backend in BACKENDS
+        for name in names
+    }
 
 
 def app_modes(args: argparse.Namespace) -> dict[str, dict[str, str]]:
@@ -202,14 +228,17 @@ def main(argv: list[str] | None = None) -> int:
             for _, host in batch_hosts:
                 for backend in BACKENDS:
                     warm_up(host, backend, SEED, args.warmup)
+        reference = cpu_references([name for name, _ in batch_hosts])
         for count in counts:
             sized = [
-                run_batch(host, backend, SEED, count, f"app, {backend}, {name}")
+                run_batch(host, backend, SEED, count, batch_label(backend, name))
+                for _ in range(args.concurrent_rounds)
                 for backend in BACKENDS
                 for name, host in batch_hosts
             ]
             batches += sized
-            print("\n" + format_batches(count, args.concurrent_latency, sized), flush=True)
+            table = format_batches(count, args.concurrent_latency, by_app(sized), reference)
+            print("\n" + table, flush=True)
     print(f"\ntook {time.monotonic() - started:.0f} s (services included)", flush=True)
     if args.json is not None:
         settings: dict[str, Any] = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ class BatchResult:
     p95_s: float | None
     cpu_s_per_run: float | None
     errors: tuple[str, ...] = ()
+    rounds: int = 1
+    cpu_s_range: tuple[float, float] | None = None  # the rounds' lowest and highest
 
     @property
     def runs_per_s(self) -> float:
@@ -120,20 +123,77 @@ def run_batch(
     )
 
 
-def format_batches(count: int, latency_ms: str, batches: list[BatchResult]) -> str:
-    """One table for the batches of one size."""
+def pooled(rounds: Sequence[BatchResult]) -> BatchResult:
+    """Rounds of one app's batch as one row: runs and wall time added up (so runs/s is
+    over all of them), the median of the rounds' p50, p95 and CPU per run, and the
+    CPU's range. The machine's own drift between batches is a fifth or more, so one
+    batch says little; rounds taken in turn with the other apps say more."""
+    first = rounds[0]
+    cpus = [r.cpu_s_per_run for r in rounds if r.cpu_s_per_run is not None]
+    p50s = [r.p50_s for r in rounds if r.p50_s is not None]
+    p95s = [r.p95_s for r in rounds if r.p95_s is not None]
+    return BatchResult(
+        label=first.label,
+        runs=sum(r.runs for r in rounds),
+        ok=sum(r.ok for r in rounds),
+        wall_s=sum(r.wall_s for r in rounds),
+        p50_s=statistics.median(p50s) if p50s else None,
+        p95_s=statistics.median(p95s) if p95s else None,
+        cpu_s_per_run=statistics.median(cpus) if cpus else None,
+        errors=tuple(sorted({e for r in rounds for e in r.errors})),
+        rounds=len(rounds),
+        cpu_s_range=(min(cpus), max(cpus)) if cpus else None,
+    )
+
+
+def by_app(batches: Sequence[BatchResult]) -> list[BatchResult]:
+    """The batches of each app (label) pooled into one row, in the order first seen."""
+    rounds: dict[str, list[BatchResult]] = {}
+    for batch in batches:
+        rounds.setdefault(batch.label, []).append(batch)
+    return [pooled(of_app) for of_app in rounds.values()]
+
+
+def format_batches(
+    count: int,
+    latency_ms: str,
+    batches: list[BatchResult],
+    reference: Mapping[str, str] | None = None,
+) -> str:
+    """One table for the batches of one size (pooled by `by_app` when there were
+    rounds). `reference` maps an app's label to the label of the app its CPU per run
+    is divided by, for the `cpu x` column (measured in the same invocation)."""
+    rounds = max(b.rounds for b in batches) if batches else 1
+    cpus = {b.label: b.cpu_s_per_run for b in batches}
     width = max([30, *(len(b.label) for b in batches)])
-    lines = [
-        f"concurrent: {count} seed runs at once; model latency {latency_ms} ms/turn",
-        f"{'app':<{width}} {'ok':>8} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'cpu s/run':>10}",
-    ]
+    title = f"concurrent: {count} seed runs at once; model latency {latency_ms} ms/turn"
+    if rounds > 1:
+        title += f"; {rounds} rounds, each app in turn (ok and runs/s over all; medians)"
+    header = f"{'app':<{width}} {'ok':>9} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'cpu s/run':>10}"
+    if rounds > 1:
+        header += f" {'cpu range':>12}"
+    if reference:
+        header += f" {'cpu x':>6}"
+    lines = [title, header]
     for b in batches:
         p50 = "-" if b.p50_s is None else f"{b.p50_s:.2f}"
         p95 = "-" if b.p95_s is None else f"{b.p95_s:.2f}"
         cpu = "-" if b.cpu_s_per_run is None else f"{b.cpu_s_per_run:.3f}"
-        lines.append(
-            f"{b.label:<{width}} {b.ok:>4}/{b.runs:<3} {b.runs_per_s:>7.2f} {p50:>7} {p95:>7}"
+        line = (
+            f"{b.label:<{width}} {b.ok:>5}/{b.runs:<3} {b.runs_per_s:>7.2f} {p50:>7} {p95:>7}"
             f" {cpu:>10}"
         )
+        if rounds > 1:
+            spread = "-" if b.cpu_s_range is None else "{:.3f}-{:.3f}".format(*b.cpu_s_range)
+            line += f" {spread:>12}"
+        if reference:
+            line += f" {_ratio(b.cpu_s_per_run, cpus.get(reference.get(b.label, ''))):>6}"
+        lines.append(line)
         lines.extend(f"  error: {error}" for error in b.errors)
     return "\n".join(lines)
+
+
+def _ratio(value: float | None, reference: float | None) -> str:
+    if value is None or not reference:
+        return "-"
+    return f"{value / reference:.2f}"

@@ -14,7 +14,9 @@ import pytest
 from azure.data.tables import TableServiceClient
 from openai import AzureOpenAI
 
+from bench.__main__ import cpu_references
 from bench.baseline import notebook_loop, sdk_helpers_loop
+from bench.concurrent import BatchResult, by_app, format_batches
 from bench.report import (
     ApproachResult,
     RunSample,
@@ -202,6 +204,54 @@ def test_ratios_and_the_table() -> None:
         "0",
     ]  # fmt: skip
     assert lines[5].split()[-1] == "1.00"  # the ideal
+
+
+def batch(label: str, ok: int, wall_s: float, p50_s: float, cpu: float) -> BatchResult:
+    return BatchResult(label, 50, ok, wall_s, p50_s, p50_s + 1, cpu)
+
+
+def test_rounds_of_a_batch_pool_into_one_row_with_the_cpu_range() -> None:
+    rounds = [
+        batch("earlier", 50, 10.0, 8.0, 0.20),
+        batch("follow", 50, 9.0, 7.0, 0.10),
+        batch("earlier", 48, 11.0, 9.0, 0.24),
+        batch("follow", 50, 9.0, 7.5, 0.13),
+        batch("earlier", 50, 12.0, 8.5, 0.21),
+        batch("follow", 50, 8.0, 6.0, 0.11),
+    ]
+
+    earlier, follow = by_app(rounds)
+
+    assert (earlier.label, earlier.rounds, earlier.runs, earlier.ok) == ("earlier", 3, 150, 148)
+    assert earlier.runs_per_s == pytest.approx(148 / 33.0)  # over all rounds' runs and time
+    assert (earlier.p50_s, earlier.cpu_s_per_run) == (8.5, 0.21)  # the rounds' medians
+    assert earlier.cpu_s_range == (0.20, 0.24)
+    assert (follow.p50_s, follow.cpu_s_per_run, follow.cpu_s_range) == (7.0, 0.11, (0.10, 0.13))
+
+
+def test_the_concurrent_table_divides_each_cpu_by_its_reference_app() -> None:
+    names = ["at d25bee9a9", "follow", "poll"]
+    reference = cpu_references(names)
+    rows = by_app(
+        [
+            batch("app, responses, at d25bee9a9", 50, 10.0, 8.0, 0.20),
+            batch("app, responses, follow", 50, 9.0, 7.0, 0.09),
+            batch("app, responses, poll", 50, 9.0, 7.0, 0.18),
+            batch("app, responses, at d25bee9a9", 50, 10.0, 8.0, 0.20),
+            batch("app, responses, follow", 50, 9.0, 7.0, 0.11),
+            batch("app, responses, poll", 50, 9.0, 7.0, 0.18),
+        ]
+    )
+
+    lines = format_batches(50, "1000-2000", rows, reference).splitlines()
+
+    assert "2 rounds" in lines[0]
+    assert lines[1].split()[-4:] == ["cpu", "range", "cpu", "x"]
+    assert [line.split()[-1] for line in lines[2:]] == ["1.00", "0.50", "0.90"]
+    assert lines[3].split()[-2] == "0.090-0.110"
+    assert reference["app, assistants, poll"] == "app, assistants, at d25bee9a9"
+    assert cpu_references(["follow", "poll"])["app, responses, follow"] == "app, responses, poll"
+    assert cpu_references(["follow"]) == {}
 
 
 def test_run_seconds_reads_the_app_result_timestamps() -> None:
