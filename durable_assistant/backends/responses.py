@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from openai import BadRequestError, OpenAI, Stream, omit
 from openai.types.responses import FunctionToolParam, Response, ResponseInputParam
@@ -199,42 +200,23 @@ class ResponsesBackend:
         tools = [function_tool(d) for d in self._registry.definitions(tool_names)]
         turn = _Turn(model, instructions, tuple(tool_names))
         client = without_sdk_retries(self._client)  # see `sent_once`
+        create = partial(
+            client.responses.with_raw_response.create,
+            model=model,
+            instructions=instructions,
+            input=request,
+            tools=tools,
+            store=True,
+            metadata=tags_for(handle.instance_id),
+            previous_response_id=previous_response_id if previous_response_id else omit,
+        )
         try:
             if follow.enabled and self._background:
-                stream = json_events(
-                    sent_once(
-                        self._recorder,
-                        intent,
-                        lambda: client.responses.with_raw_response.create(
-                            model=model,
-                            instructions=instructions,
-                            input=request,
-                            tools=tools,
-                            background=True,
-                            store=True,
-                            stream=True,
-                            metadata=tags_for(handle.instance_id),
-                            previous_response_id=(
-                                previous_response_id if previous_response_id else omit
-                            ),
-                        ),
-                    )
+                streamed = sent_once(
+                    self._recorder, intent, lambda: create(background=True, stream=True)
                 )
-                return self._follow(handle, stream, follow, turn, intent)
-            raw = sent_once(
-                self._recorder,
-                intent,
-                lambda: client.responses.with_raw_response.create(
-                    model=model,
-                    instructions=instructions,
-                    input=request,
-                    tools=tools,
-                    background=self._background,
-                    store=True,
-                    metadata=tags_for(handle.instance_id),
-                    previous_response_id=previous_response_id if previous_response_id else omit,
-                ),
-            )
+                return self._follow(handle, json_events(streamed), follow, turn, intent)
+            raw = sent_once(self._recorder, intent, lambda: create(background=self._background))
             response = raw.parse()
             state = self._state(response, raw.headers)
             _TURNS.remember(response.id, turn)
