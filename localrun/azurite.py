@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from localrun.processes import ReadyProcess, StartupError, free_port, port_is_free
+from localrun.processes import ReadyProcess, StartupError, free_ports, port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
@@ -28,7 +28,13 @@ class AzuritePorts:
         """The usual ports when free, else free ones (so a second stack can run)."""
         if all(port_is_free(p) for p in preferred):
             return cls(*preferred)
-        return cls(free_port(), free_port(), free_port())
+        return cls.free()
+
+    @classmethod
+    def free(cls) -> AzuritePorts:
+        """Three different free ports."""
+        blob, queue, table = free_ports(3)
+        return cls(blob, queue, table)
 
 
 def connection_string(ports: AzuritePorts) -> str:

@@ -72,7 +72,7 @@ def running_azurite(
     data_dir: Path | None = None, ports: AzuritePorts | None = None, *, echo: bool = False
 ) -> Iterator[str]:
     """Azurite on free ports (in memory unless `data_dir`); yields its connection string."""
-    ports = ports or AzuritePorts(free_port(), free_port(), free_port())
+    ports = ports or AzuritePorts.free()
     process = start_azurite(ports, data_dir=data_dir, echo=echo)
     try:
         yield connection_string(ports)

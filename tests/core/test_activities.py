@@ -30,7 +30,6 @@ from durable_assistant.service import backend_for
 from durable_assistant.tools import default_registry
 from emulator.testing import RunningEmulator
 from localrun.azurite import AzuritePorts, connection_string
-from localrun.processes import free_port
 from tests.support.backends import (
     DEPLOYMENT,
     SEED_TOOLS,
@@ -272,7 +271,7 @@ def test_refused_credentials_are_not_an_outage(
 def test_an_unreachable_storage_fails_a_model_call_as_unavailable(
     emulator_env: pytest.MonkeyPatch,
 ) -> None:
-    dead = connection_string(AzuritePorts(free_port(), free_port(), free_port()))
+    dead = connection_string(AzuritePorts.free())
     emulator_env.setenv("AzureWebJobsStorage", dead)
     start = seed_start_input(Backend.RESPONSES, instance_id="inst-no-storage")
 

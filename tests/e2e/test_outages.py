@@ -17,7 +17,7 @@ import pytest
 from emulator.testing import AdminClient
 from localrun.azurite import AzuritePorts, connection_string, start_azurite
 from localrun.devhost_process import DevhostProcess, running_devhost
-from localrun.processes import ReadyProcess, free_port
+from localrun.processes import ReadyProcess
 from localrun.stack import SEED_QUESTION, EmulatorProcess, app_settings, running_model
 from tests.support.app_http import (
     E2E_SETTINGS,
@@ -89,7 +89,7 @@ class Azurite:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.ports = AzuritePorts(free_port(), free_port(), free_port())
+        self.ports = AzuritePorts.free()
         self.connection_string = connection_string(self.ports)
         self.process: ReadyProcess | None = None
         self.start()
