@@ -125,16 +125,16 @@ def batch_label(backend: str, name: str) -> str:
     return f"app, {backend}, {name}"
 
 
-def cpu_references(names: list[str]) -> dict[str, str]:
+def cpu_references(earlier: list[str], modes: list[str]) -> dict[str, str]:
     """What each app's CPU per run is divided by in the concurrent tables: the earlier
     app (`--against`) of the same backend when there is one, else the polling app."""
-    base = next((n for n in names if n.startswith("at ")), "poll" if "poll" in names else None)
+    base = earlier[0] if earlier else "poll" if "poll" in modes else None
     if base is None:
         return {}
     return {
         batch_label(backend, name): batch_label(backend, base)
         for backend in BACKENDS
-        for name in names
+        for name in [*earlier, *modes]
     }
 
 
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             for _, host in batch_hosts:
                 for backend in BACKENDS:
                     warm_up(host, backend, SEED, args.warmup)
-        reference = cpu_references([name for name, _ in batch_hosts])
+        reference = cpu_references(list(stack.earlier), list(stack.apps))
         for count in counts:
             sized = [
                 run_batch(host, backend, SEED, count, batch_label(backend, name))
