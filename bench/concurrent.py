@@ -4,7 +4,9 @@ N callers post the seed question at the same moment (`POST /api/runs?wait=N`, on
 thread each) and wait for their answers. Reported: runs per second over the
 whole batch, p50/p95 of the callers' waits, and the CPU seconds the devhost
 process used per run (user + system, from /proc: Linux only), which is where
-orchestrator episodes, activities and polling show.
+orchestrator episodes, activities and polling show; and, from devhost's own count
+(`GET /admin/episodes`), the orchestrator episodes per run and the CPU seconds their
+threads spent, the orchestrations' part of that CPU.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,8 @@ class BatchResult:
     errors: tuple[str, ...] = ()
     rounds: int = 1
     cpu_s_range: tuple[float, float] | None = None  # the rounds' lowest and highest
+    episodes_per_run: float | None = None  # orchestrator episodes (devhost's count)
+    episode_cpu_s_per_run: float | None = None  # the CPU seconds those episodes took
 
     @property
     def runs_per_s(self) -> float:
@@ -99,6 +103,7 @@ def run_batch(
         return time.perf_counter() - started, None
 
     cpu_before = cpu_seconds(pid) if pid is not None else None
+    episodes_before = host.episode_totals()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=count) as pool:
         outcomes = list(pool.map(one, range(count)))
@@ -106,11 +111,15 @@ def run_batch(
     for instance_id in ids:  # a reply may come before its run's teardown ends
         host.wait(instance_id, timeout=WAIT_SECONDS)
     cpu_after = cpu_seconds(pid) if pid is not None else None
+    episodes_after = host.episode_totals()
     waits = [seconds for seconds, error in outcomes if error is None]
     errors = tuple(sorted({error for _, error in outcomes if error is not None}))
-    cpu = None
+    cpu = episodes = episode_cpu = None
     if cpu_before is not None and cpu_after is not None and waits:
         cpu = (cpu_after - cpu_before) / len(waits)
+    if episodes_before is not None and episodes_after is not None and waits:
+        episodes = (episodes_after[0] - episodes_before[0]) / len(waits)
+        episode_cpu = (episodes_after[1] - episodes_before[1]) / len(waits)
     return BatchResult(
         label=label,
         runs=count,
@@ -120,6 +129,8 @@ def run_batch(
         p95_s=percentile(waits, 95) if waits else None,
         cpu_s_per_run=cpu,
         errors=errors,
+        episodes_per_run=episodes,
+        episode_cpu_s_per_run=episode_cpu,
     )
 
 
@@ -130,20 +141,26 @@ def pooled(rounds: Sequence[BatchResult]) -> BatchResult:
     batch says little; rounds taken in turn with the other apps say more."""
     first = rounds[0]
     cpus = [r.cpu_s_per_run for r in rounds if r.cpu_s_per_run is not None]
-    p50s = [r.p50_s for r in rounds if r.p50_s is not None]
-    p95s = [r.p95_s for r in rounds if r.p95_s is not None]
     return BatchResult(
         label=first.label,
         runs=sum(r.runs for r in rounds),
         ok=sum(r.ok for r in rounds),
         wall_s=sum(r.wall_s for r in rounds),
-        p50_s=statistics.median(p50s) if p50s else None,
-        p95_s=statistics.median(p95s) if p95s else None,
-        cpu_s_per_run=statistics.median(cpus) if cpus else None,
+        p50_s=_median(r.p50_s for r in rounds),
+        p95_s=_median(r.p95_s for r in rounds),
+        cpu_s_per_run=_median(cpus),
         errors=tuple(sorted({e for r in rounds for e in r.errors})),
         rounds=len(rounds),
         cpu_s_range=(min(cpus), max(cpus)) if cpus else None,
+        episodes_per_run=_median(r.episodes_per_run for r in rounds),
+        episode_cpu_s_per_run=_median(r.episode_cpu_s_per_run for r in rounds),
     )
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    """The median of the values that were measured (None when none was)."""
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def by_app(batches: Sequence[BatchResult]) -> list[BatchResult]:
@@ -162,14 +179,20 @@ def format_batches(
 ) -> str:
     """One table for the batches of one size (pooled by `by_app` when there were
     rounds). `reference` maps an app's label to the label of the app its CPU per run
-    is divided by, for the `cpu x` column (measured in the same invocation)."""
+    is divided by, for the `cpu x` and `orch x` columns (measured in the same
+    invocation)."""
     rounds = max(b.rounds for b in batches) if batches else 1
     cpus = {b.label: b.cpu_s_per_run for b in batches}
+    orch = {b.label: b.episode_cpu_s_per_run for b in batches}
     width = max([30, *(len(b.label) for b in batches)])
     title = f"concurrent: {count} seed runs at once; model latency {latency_ms} ms/turn"
     if rounds > 1:
         title += f"; {rounds} rounds, each app in turn (ok and runs/s over all; medians)"
-    header = f"{'app':<{width}} {'ok':>9} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'cpu s/run':>10}"
+    header = f"{'app':<{width}} {'ok':>9} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'episodes':>8}"
+    header += f" {'orch s/run':>10}"
+    if reference:
+        header += f" {'orch x':>6}"
+    header += f" {'cpu s/run':>10}"
     if rounds > 1:
         header += f" {'cpu range':>12}"
     if reference:
@@ -179,10 +202,15 @@ def format_batches(
         p50 = "-" if b.p50_s is None else f"{b.p50_s:.2f}"
         p95 = "-" if b.p95_s is None else f"{b.p95_s:.2f}"
         cpu = "-" if b.cpu_s_per_run is None else f"{b.cpu_s_per_run:.3f}"
+        episodes = "-" if b.episodes_per_run is None else f"{b.episodes_per_run:.1f}"
+        orch_cpu = "-" if b.episode_cpu_s_per_run is None else f"{b.episode_cpu_s_per_run:.3f}"
         line = (
             f"{b.label:<{width}} {b.ok:>5}/{b.runs:<3} {b.runs_per_s:>7.2f} {p50:>7} {p95:>7}"
-            f" {cpu:>10}"
+            f" {episodes:>8} {orch_cpu:>10}"
         )
+        if reference:
+            line += f" {_ratio(b.episode_cpu_s_per_run, orch.get(reference.get(b.label, ''))):>6}"
+        line += f" {cpu:>10}"
         if rounds > 1:
             spread = "-" if b.cpu_s_range is None else "{:.3f}-{:.3f}".format(*b.cpu_s_range)
             line += f" {spread:>12}"

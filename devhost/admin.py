@@ -1,6 +1,8 @@
 """Admin endpoints: `POST /admin/functions/<name>` runs a non-HTTP function now (as the
 host's does); `GET /admin/instances/<id>/history` shows an instance's stored history
-exactly as the orchestrator receives it (DurableTask events, ids and all)."""
+exactly as the orchestrator receives it (DurableTask events, ids and all);
+`GET /admin/episodes` counts the orchestrator episodes run so far and their CPU
+seconds (devhost's own, for benchmarks: the real host has no such endpoint)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from devhost.engine import EpisodeTally
 from devhost.indexer import AppIndex, TriggerKind
 from devhost.invoker import Invoker
 from devhost.store import Store
@@ -23,9 +26,15 @@ class AdminApi:
     """Accepts the request (202) and runs the function in the background."""
 
     def __init__(
-        self, index: AppIndex, invoker: Invoker, timers: TimerTriggers, store: Store
+        self,
+        index: AppIndex,
+        invoker: Invoker,
+        timers: TimerTriggers,
+        store: Store,
+        episodes: EpisodeTally,
     ) -> None:
         self._index = index
+        self._episodes = episodes
         self._store = store
         self._invoker = invoker
         self._timers = timers
@@ -36,7 +45,12 @@ class AdminApi:
         return [
             Route("/admin/functions/{name}", self.run, methods=["POST"]),
             Route("/admin/instances/{instance_id}/history", self.history, methods=["GET"]),
+            Route("/admin/episodes", self.episodes, methods=["GET"]),
         ]
+
+    async def episodes(self, request: Request) -> Response:
+        """Orchestrator episodes run since the host started, and their CPU seconds."""
+        return JSONResponse(self._episodes.totals())
 
     async def history(self, request: Request) -> Response:
         """The stored history of the instance's current execution (404 when unknown)."""

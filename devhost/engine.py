@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -42,6 +43,27 @@ LOGGER = logging.getLogger("devhost.engine")
 IDLE_POLL_SECONDS = 1.0
 
 
+class EpisodeTally:
+    """How many orchestrator episodes ran and the CPU seconds their threads spent
+    (the SDK's replay, the orchestrator's code and the store's reads and commits), so
+    a benchmark can tell the orchestrations' share of the host's CPU from the rest."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._episodes = 0
+        self._cpu_seconds = 0.0
+
+    def add(self, cpu_seconds: float) -> None:
+        with self._lock:
+            self._episodes += 1
+            self._cpu_seconds += cpu_seconds
+
+    def totals(self) -> dict[str, float]:
+        """`{"episodes": n, "cpu_seconds": s}` since the host started."""
+        with self._lock:
+            return {"episodes": self._episodes, "cpu_seconds": self._cpu_seconds}
+
+
 class Engine:
     """Runs orchestrations and activities for one app over one store."""
 
@@ -58,6 +80,7 @@ class Engine:
         )
         self._activity_slots = asyncio.Semaphore(config.max_concurrent_activities)
         self._runner = EpisodeRunner(index, self._call_orchestrator, config.versioning)
+        self.episodes = EpisodeTally()
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._busy: set[str] = set()
         # Instances whose version this worker may not run (versionFailureStrategy Reject):
@@ -163,6 +186,13 @@ class Engine:
             self.wake()
 
     def _run_episode(self, instance_id: str) -> None:
+        cpu_started = time.thread_time()  # this thread's CPU: the episode runs on it alone
+        try:
+            self._run_episode_counted(instance_id)
+        finally:
+            self.episodes.add(time.thread_time() - cpu_started)
+
+    def _run_episode_counted(self, instance_id: str) -> None:
         started = time.monotonic()
         now = utcnow()
         instance, messages, history = self.store.episode_input(instance_id, now.timestamp())

@@ -53,7 +53,9 @@ class DevHost:
         )
         self.timers = TimerTriggers(self.index, self.invoker)
         self.management = ManagementApi(self.engine, self.config.hub_name)
-        self.admin = AdminApi(self.index, self.invoker, self.timers, self.store)
+        self.admin = AdminApi(
+            self.index, self.invoker, self.timers, self.store, self.engine.episodes
+        )
         routes = [
             *self.management.routes(),
             *self.admin.routes(),

@@ -67,8 +67,11 @@ class DevhostProcess:
         """Start devhost and wait for its ready line (on the same port once known)."""
         inherited = self.env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
         pythonpath = os.pathsep.join(p for p in (str(self.devhost_root), inherited) if p)
+        # `-P`: the working directory (the app's) is not put first on the import path,
+        # so an app folder that holds a `devhost` of its own (an earlier checkout) is
+        # still served by the one at `devhost_root`; devhost puts the app first itself.
         command = [
-            sys.executable, "-m", "devhost", str(self.app_dir),
+            sys.executable, "-P", "-m", "devhost", str(self.app_dir),
             "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args,
         ]  # fmt: skip
         run = ReadyProcess(
@@ -170,6 +173,16 @@ class DevhostProcess:
         response.raise_for_status()
         events: list[dict[str, Any]] = response.json()
         return events
+
+    def episode_totals(self) -> tuple[int, float] | None:
+        """Orchestrator episodes the host has run and their CPU seconds
+        (`GET /admin/episodes`); None from a devhost without that endpoint."""
+        response = self.session.get(f"{self.url}/admin/episodes", timeout=10)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        totals = response.json()
+        return int(totals["episodes"]), float(totals["cpu_seconds"])
 
     def wait(
         self, instance_id: str, timeout: float = 30.0, interval: float = 0.05

@@ -206,8 +206,26 @@ def test_ratios_and_the_table() -> None:
     assert lines[5].split()[-1] == "1.00"  # the ideal
 
 
-def batch(label: str, ok: int, wall_s: float, p50_s: float, cpu: float) -> BatchResult:
-    return BatchResult(label, 50, ok, wall_s, p50_s, p50_s + 1, cpu)
+def batch(
+    label: str,
+    ok: int,
+    wall_s: float,
+    p50_s: float,
+    cpu: float,
+    episodes: tuple[float, float] | None = None,
+) -> BatchResult:
+    per_run, episode_cpu = episodes if episodes is not None else (None, None)
+    return BatchResult(
+        label,
+        50,
+        ok,
+        wall_s,
+        p50_s,
+        p50_s + 1,
+        cpu,
+        episodes_per_run=per_run,
+        episode_cpu_s_per_run=episode_cpu,
+    )
 
 
 def test_rounds_of_a_batch_pool_into_one_row_with_the_cpu_range() -> None:
@@ -246,12 +264,35 @@ def test_the_concurrent_table_divides_each_cpu_by_its_reference_app() -> None:
 
     assert "2 rounds" in lines[0]
     assert lines[1].split()[-4:] == ["cpu", "range", "cpu", "x"]
+    assert lines[2].split()[-6:-3] == ["-", "-", "-"]  # no episode count from that host
     assert [line.split()[-1] for line in lines[2:]] == ["1.00", "0.50", "0.90"]
     assert lines[3].split()[-2] == "0.090-0.110"
     assert reference["app, assistants, poll"] == "app, assistants, at d25bee9a9"
     polling = cpu_references([], ["follow", "poll"])
     assert polling["app, responses, follow"] == "app, responses, poll"
     assert cpu_references([], ["follow"]) == {}
+
+
+def test_episodes_and_their_cpu_pool_by_median_and_divide_by_the_reference() -> None:
+    reference = cpu_references(["at d25bee9a9"], ["follow"])
+    rows = by_app(
+        [
+            batch("app, assistants, at d25bee9a9", 50, 10.0, 8.0, 0.20, (19.0, 0.100)),
+            batch("app, assistants, follow", 50, 9.0, 7.0, 0.10, (7.0, 0.020)),
+            batch("app, assistants, at d25bee9a9", 50, 10.0, 8.0, 0.20, (17.0, 0.080)),
+            batch("app, assistants, follow", 50, 9.0, 7.0, 0.10, (7.0, 0.030)),
+            batch("app, assistants, at d25bee9a9", 50, 10.0, 8.0, 0.20, (18.0, 0.090)),
+            batch("app, assistants, follow", 50, 9.0, 7.0, 0.10, None),  # not counted
+        ]
+    )
+
+    earlier, follow = rows
+    assert (earlier.episodes_per_run, earlier.episode_cpu_s_per_run) == (18.0, 0.090)
+    assert (follow.episodes_per_run, follow.episode_cpu_s_per_run) == (7.0, 0.025)
+    lines = format_batches(50, "1000-2000", rows, reference).splitlines()
+    assert lines[1].split()[7:11] == ["episodes", "orch", "s/run", "orch"]
+    assert lines[2].split()[-6:-3] == ["18.0", "0.090", "1.00"]
+    assert lines[3].split()[-6:-3] == ["7.0", "0.025", "0.28"]
 
 
 def test_run_seconds_reads_the_app_result_timestamps() -> None:

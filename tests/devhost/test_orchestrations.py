@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from pathlib import Path
 
 import requests
 
 from devhost.history import EventType
-from localrun.devhost_process import DevhostProcess
+from localrun.devhost_process import DevhostProcess, running_devhost
 from tests.support.waiting import wait_until
 
 
@@ -239,3 +242,43 @@ def test_sub_orchestration_id_of_a_running_instance_is_refused(host: DevhostProc
     child = host.wait(host.start("adopts", busy))
     assert child["output"] == ["Hello x"]
     assert host.status(busy)["name"] == "chain"  # type: ignore[index]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
+def test_episodes_are_counted_with_the_cpu_their_threads_spent(
+    tmp_path: Path, patterns_app: Path
+) -> None:
+    env = {"PATTERNS_SCRATCH": str(tmp_path / "scratch"), "TICK_SCHEDULE": "0 0 0 1 1 *"}
+    with running_devhost(patterns_app, data_dir=tmp_path / "data", env=env) as host:
+        assert host.process is not None
+        before = host.episode_totals()
+        process_before = process_cpu_seconds(host.process.pid)
+        host.wait(host.start("chain", ["a", "b", "c"]))
+        after = host.episode_totals()
+        process_spent = process_cpu_seconds(host.process.pid) - process_before
+
+    assert before is not None and after is not None
+    # One episode to start, one after each of the three activities.
+    assert after[0] - before[0] == 4
+    spent = after[1] - before[1]
+    assert 0 < spent <= process_spent + 0.02  # part of the process's CPU (clock ticks)
+
+
+def test_an_app_folder_with_a_devhost_of_its_own_is_served_by_this_one(
+    tmp_path: Path, patterns_app: Path
+) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(patterns_app, app)
+    (app / "devhost").mkdir()  # as in a checkout of an earlier revision
+    (app / "devhost" / "__init__.py").write_text("")
+    (app / "devhost" / "__main__.py").write_text("raise SystemExit('the app folder\\'s devhost')")
+    env = {"PATTERNS_SCRATCH": str(tmp_path / "scratch"), "TICK_SCHEDULE": "0 0 0 1 1 *"}
+
+    with running_devhost(app, data_dir=tmp_path / "data", env=env) as host:
+        assert host.wait(host.start("chain", ["x"]))["output"] == ["Hello x"]
+        assert host.episode_totals() is not None  # this checkout's admin endpoint
