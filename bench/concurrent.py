@@ -102,8 +102,8 @@ def run_batch(
             return time.perf_counter() - started, type(error).__name__
         return time.perf_counter() - started, None
 
+    episodes_before = host.episode_totals()  # before the CPU count: the request costs some
     cpu_before = cpu_seconds(pid) if pid is not None else None
-    episodes_before = host.episode_totals()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=count) as pool:
         outcomes = list(pool.map(one, range(count)))

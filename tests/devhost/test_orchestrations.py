@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 
 import requests
 
+from bench.concurrent import cpu_seconds
 from devhost.history import EventType
 from localrun.devhost_process import DevhostProcess, running_devhost
 from tests.support.waiting import wait_until
@@ -244,12 +244,6 @@ def test_sub_orchestration_id_of_a_running_instance_is_refused(host: DevhostProc
     assert host.status(busy)["name"] == "chain"  # type: ignore[index]
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:13]) / os.sysconf("SC_CLK_TCK")
-
-
 def test_episodes_are_counted_with_the_cpu_their_threads_spent(
     tmp_path: Path, patterns_app: Path
 ) -> None:
@@ -257,12 +251,14 @@ def test_episodes_are_counted_with_the_cpu_their_threads_spent(
     with running_devhost(patterns_app, data_dir=tmp_path / "data", env=env) as host:
         assert host.process is not None
         before = host.episode_totals()
-        process_before = process_cpu_seconds(host.process.pid)
+        process_before = cpu_seconds(host.process.pid)
         host.wait(host.start("chain", ["a", "b", "c"]))
         after = host.episode_totals()
-        process_spent = process_cpu_seconds(host.process.pid) - process_before
+        process_after = cpu_seconds(host.process.pid)
 
     assert before is not None and after is not None
+    assert process_before is not None and process_after is not None
+    process_spent = process_after - process_before
     # One episode to start, one after each of the three activities.
     assert after[0] - before[0] == 4
     spent = after[1] - before[1]
